@@ -1,0 +1,440 @@
+//! The served zones: their in-memory summary and every write to them.
+//!
+//! The store holds the records; the catalog holds, per served zone, what the
+//! query path needs without touching disk: the zone id, the origin, the SOA
+//! (with the serial this server manages) and the delegation points. The map is
+//! swapped atomically ([`arc_swap`]), so the query path reads it without a
+//! lock. All writes go through here — the zone-file reconciliation at start-up
+//! and, later, admin changes — so the SOA serial strictly increases (RFC 1982)
+//! on every change of a zone's content, under one write lock.
+//!
+//! How a zone file and admin-written records interact: the zone file owns the
+//! RRsets it declares; on start-up, when the file's content changed, its
+//! RRsets replace the stored ones it declared before and those it no longer
+//! declares are removed. RRsets written through the admin API are never
+//! touched by a zone-file reload, unless the file now declares the very same
+//! name and type, in which case the file wins and a warning is logged.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::{Name, RecordType};
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::name_key::{name_key, rrset_key};
+use crate::rrset::{encode_rrset, RrsetOwner, StoredRrset};
+use crate::store::{zone_prefix, RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta};
+use crate::wire::{name_to_wire, rtype};
+use crate::zone_file::{load_zone_file, origin_from_file_name, ZoneContent, ZoneFileError};
+
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    ZoneFile(#[from] ZoneFileError),
+    #[error("cannot list zone directory {dir}: {source}")]
+    ZoneDir { dir: PathBuf, source: std::io::Error },
+    #[error("no zone files (*.zone) in {0}")]
+    NoZones(PathBuf),
+    #[error("the stored SOA of {0} is unreadable")]
+    BadSoa(String),
+    #[error("zone {0} is not served")]
+    UnknownZone(String),
+}
+
+/// What the query path knows about one served zone.
+#[derive(Debug)]
+pub struct ServedZone {
+    pub id: u32,
+    pub origin: Name,
+    pub origin_key: Vec<u8>,
+    pub origin_wire: Vec<u8>,
+    pub serial: u32,
+    pub soa: StoredRrset,
+    /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §3).
+    pub negative_ttl: u32,
+    /// Name keys (without the zone id) of delegation points below the apex.
+    pub cuts: HashSet<Vec<u8>>,
+    pub has_wildcards: bool,
+}
+
+impl ServedZone {
+    /// `zone id ‖ name key`: the store prefix of a node of this zone.
+    pub fn node_prefix(&self, name_key: &[u8]) -> Vec<u8> {
+        let mut prefix = Vec::with_capacity(4 + name_key.len() + 3);
+        prefix.extend_from_slice(&zone_prefix(self.id));
+        prefix.extend_from_slice(name_key);
+        prefix
+    }
+}
+
+pub type ZoneMap = HashMap<Vec<u8>, Arc<ServedZone>>;
+
+/// Offset of the serial inside SOA RDATA (after MNAME and RNAME).
+fn soa_serial_offset(rdata: &[u8]) -> Option<usize> {
+    let mname = crate::wire::wire_name_len(rdata)?;
+    let rname = crate::wire::wire_name_len(rdata.get(mname..)?)?;
+    let at = mname + rname;
+    (rdata.len() == at + 20).then_some(at)
+}
+
+/// SOA RDATA with its serial replaced.
+pub fn soa_with_serial(rdata: &[u8], serial: u32) -> Option<Vec<u8>> {
+    let at = soa_serial_offset(rdata)?;
+    let mut out = rdata.to_vec();
+    out[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+    Some(out)
+}
+
+/// The MINIMUM field of SOA RDATA.
+pub fn soa_minimum(rdata: &[u8]) -> Option<u32> {
+    let at = soa_serial_offset(rdata)? + 16;
+    Some(u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]))
+}
+
+/// RFC 1982 §3.2: is `a` greater than `b` in serial number arithmetic?
+pub fn serial_greater(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < (1 << 31)
+}
+
+/// The serial after a change: the file's serial if it is ahead, else one more.
+pub fn next_serial(current: u32, file_serial: Option<u32>) -> u32 {
+    match file_serial {
+        Some(file) if serial_greater(file, current) => file,
+        _ => current.wrapping_add(1),
+    }
+}
+
+/// Summary of one zone after start-up, for the log line and tests.
+#[derive(Debug, Clone)]
+pub struct ZoneLoadReport {
+    pub origin: String,
+    pub serial: u32,
+    pub file_changed: bool,
+    pub file_rrsets: usize,
+}
+
+pub struct Catalog {
+    store: Store,
+    zones: ArcSwap<ZoneMap>,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// Reconciles every `*.zone` file in `zones_dir` with the store and
+    /// returns the catalog serving them.
+    pub fn load(store: Store, zones_dir: &Path) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
+        let files = zone_files(zones_dir)?;
+        let mut zones = ZoneMap::new();
+        let mut reports = Vec::new();
+        for file in files {
+            let origin = origin_from_file_name(&file)?;
+            let content = load_zone_file(&file, &origin)?;
+            for warning in &content.warnings {
+                warn!("{warning}");
+            }
+            let (zone, report) = reconcile_zone_file(&store, &content)?;
+            zones.insert(zone.origin_key.clone(), Arc::new(zone));
+            reports.push(report);
+        }
+        for (origin_key, meta) in store.zone_metas()? {
+            if !zones.contains_key(&origin_key) {
+                warn!(zone = %meta.origin, "zone is in the store but has no zone file; it is not served");
+            }
+        }
+        store.flush_blocking()?;
+        let catalog = Self {
+            store,
+            zones: ArcSwap::from_pointee(zones),
+            write_lock: tokio::sync::Mutex::new(()),
+        };
+        Ok((catalog, reports))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The current zone map; cheap, lock-free.
+    pub fn zones(&self) -> arc_swap::Guard<Arc<ZoneMap>> {
+        self.zones.load()
+    }
+
+    /// The served zone with this origin.
+    pub fn zone(&self, origin: &Name) -> Option<Arc<ServedZone>> {
+        self.zones.load().get(&name_key(origin)).cloned()
+    }
+
+    /// Applies RRset writes (keys without the zone id) to one zone atomically,
+    /// bumps its serial once, and returns once the change is durable.
+    pub async fn apply(&self, origin: &Name, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<u32, CatalogError> {
+        let serial = {
+            let _guard = self.write_lock.lock().await;
+            let zone = self
+                .zone(origin)
+                .ok_or_else(|| CatalogError::UnknownZone(origin.to_string()))?;
+            let mut meta = self
+                .store
+                .zone_meta(&zone.origin_key)?
+                .ok_or_else(|| CatalogError::UnknownZone(origin.to_string()))?;
+            let serial = next_serial(zone.serial, None);
+            let mut cuts = zone.cuts.clone();
+            let mut has_wildcards = zone.has_wildcards;
+            let prefix = zone_prefix(zone.id);
+            let mut commit = ZoneCommit { origin_key: zone.origin_key.clone(), ..ZoneCommit::default() };
+            for (key, value) in writes {
+                if let Some((node, record_type)) = crate::name_key::split_rrset_key(&key) {
+                    if record_type == rtype::NS && node != zone.origin_key.as_slice() {
+                        if value.is_some() {
+                            cuts.insert(node.to_vec());
+                        } else {
+                            cuts.remove(node);
+                        }
+                    }
+                    has_wildcards |= crate::name_key::labels_from_name_key(node)
+                        .is_some_and(|labels| labels.first().is_some_and(|l| l == b"*"));
+                }
+                let mut full = prefix.to_vec();
+                full.extend_from_slice(&key);
+                commit.rrsets.push(RrsetWrite { key: full, value });
+            }
+            let soa = soa_rrset_with_serial(&zone.soa, serial).ok_or_else(|| CatalogError::BadSoa(zone.origin.to_string()))?;
+            commit.rrsets.push(RrsetWrite { key: soa_key(&zone), value: Some(soa.clone()) });
+            meta.serial = serial;
+            meta.cuts = cuts.iter().map(|c| data_encoding::HEXLOWER.encode(c)).collect();
+            meta.has_wildcards = has_wildcards;
+            commit.meta = Some(meta);
+            self.store.commit(&commit)?;
+            let updated = ServedZone {
+                id: zone.id,
+                origin: zone.origin.clone(),
+                origin_key: zone.origin_key.clone(),
+                origin_wire: zone.origin_wire.clone(),
+                serial,
+                soa: StoredRrset::parse(soa.into()).map_err(StoreError::from)?,
+                negative_ttl: zone.negative_ttl,
+                cuts,
+                has_wildcards,
+            };
+            let mut map = ZoneMap::clone(&self.zones.load());
+            map.insert(zone.origin_key.clone(), Arc::new(updated));
+            self.zones.store(Arc::new(map));
+            serial
+        };
+        self.store.flush().await?;
+        Ok(serial)
+    }
+}
+
+fn soa_key(zone: &ServedZone) -> Vec<u8> {
+    let mut key = zone_prefix(zone.id).to_vec();
+    key.extend_from_slice(&rrset_key(&zone.origin_key, rtype::SOA));
+    key
+}
+
+fn soa_rrset_with_serial(soa: &StoredRrset, serial: u32) -> Option<Vec<u8>> {
+    let rdata = soa.rdatas().next()?;
+    let patched = soa_with_serial(rdata, serial)?;
+    Some(encode_rrset(soa.owner(), soa.ttl(), &[patched]))
+}
+
+/// The `*.zone` files of a directory, sorted.
+pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ZoneDir { dir: dir.to_path_buf(), source })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "zone"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(CatalogError::NoZones(dir.to_path_buf()));
+    }
+    Ok(files)
+}
+
+/// Brings the store in line with a zone file (see the module documentation).
+fn reconcile_zone_file(store: &Store, content: &ZoneContent) -> Result<(ServedZone, ZoneLoadReport), CatalogError> {
+    let origin_key = name_key(&content.origin);
+    let origin_text = content.origin.to_string();
+    let existing = store.zone_meta(&origin_key)?;
+    let unchanged = existing.as_ref().is_some_and(|meta| meta.file_digest == content.digest);
+    let mut meta = match existing {
+        Some(meta) => meta,
+        None => ZoneMeta {
+            id: store.allocate_zone_id()?,
+            origin: origin_text.clone(),
+            serial: content.soa_serial,
+            file_digest: String::new(),
+            cuts: Vec::new(),
+            has_wildcards: false,
+        },
+    };
+    let prefix = zone_prefix(meta.id);
+    let full_key = |key: &[u8]| {
+        let mut full = prefix.to_vec();
+        full.extend_from_slice(key);
+        full
+    };
+    let soa_key = full_key(&rrset_key(&origin_key, rtype::SOA));
+    if !unchanged {
+        let first_load = meta.file_digest.is_empty();
+        let mut commit = ZoneCommit { origin_key: origin_key.clone(), ..ZoneCommit::default() };
+        let new_keys: HashSet<Vec<u8>> = content.rrsets.keys().map(|k| full_key(k)).collect();
+        for old in store.zonefile_keys(meta.id)? {
+            if !new_keys.contains(&old) {
+                if store.rrset(&old)?.is_some_and(|r| r.owner() == RrsetOwner::ZoneFile) {
+                    commit.rrsets.push(RrsetWrite { key: old.clone(), value: None });
+                }
+                commit.zonefile_keys.push((old, false));
+            }
+        }
+        let serial = if first_load { content.soa_serial } else { next_serial(meta.serial, Some(content.soa_serial)) };
+        for (key, rrset) in &content.rrsets {
+            let full = full_key(key);
+            let rdatas = if full == soa_key {
+                let patched = rrset.rdatas.first().and_then(|r| soa_with_serial(r, serial));
+                vec![patched.ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?]
+            } else {
+                rrset.rdatas.clone()
+            };
+            let value = encode_rrset(RrsetOwner::ZoneFile, rrset.ttl, &rdatas);
+            match store.rrset(&full)? {
+                Some(stored) if stored.raw() == value.as_slice() => {}
+                Some(stored) => {
+                    if stored.owner() == RrsetOwner::Admin {
+                        warn!(zone = %origin_text, name = %rrset.name, rtype = %rrset.record_type,
+                            "the zone file now declares an RRset written through the admin API; the zone file's replaces it");
+                    }
+                    commit.rrsets.push(RrsetWrite { key: full.clone(), value: Some(value) });
+                }
+                None => commit.rrsets.push(RrsetWrite { key: full.clone(), value: Some(value) }),
+            }
+            commit.zonefile_keys.push((full, true));
+        }
+        meta.serial = serial;
+        meta.file_digest = content.digest.clone();
+        let mut cuts: HashSet<String> = meta.cuts.iter().cloned().collect();
+        for (key, rrset) in &content.rrsets {
+            if rrset.record_type == RecordType::NS && rrset.name != content.origin {
+                cuts.insert(data_encoding::HEXLOWER.encode(&key[..key.len() - 3]));
+            }
+        }
+        meta.cuts = cuts.into_iter().collect();
+        meta.has_wildcards |= content.rrsets.values().any(|r| r.name.is_wildcard());
+        commit.meta = Some(meta.clone());
+        store.commit(&commit)?;
+        info!(zone = %origin_text, serial, changed_rrsets = commit.rrsets.len(), "zone file loaded into the store");
+    }
+    // Drop cuts whose NS RRset is gone (removed from the file or by the admin API).
+    let mut cuts = HashSet::new();
+    for hex in &meta.cuts {
+        if let Ok(cut) = data_encoding::HEXLOWER.decode(hex.as_bytes()) {
+            if store.rrset(&full_key(&rrset_key(&cut, rtype::NS)))?.is_some() {
+                cuts.insert(cut);
+            }
+        }
+    }
+    let soa = store.rrset(&soa_key)?.ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
+    let soa_rdata = soa.rdatas().next().ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
+    let minimum = soa_minimum(soa_rdata).ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
+    let zone = ServedZone {
+        id: meta.id,
+        origin: content.origin.clone(),
+        origin_key,
+        origin_wire: name_to_wire(&content.origin),
+        serial: meta.serial,
+        negative_ttl: soa.ttl().min(minimum),
+        soa,
+        cuts,
+        has_wildcards: meta.has_wildcards,
+    };
+    let report = ZoneLoadReport {
+        origin: origin_text,
+        serial: meta.serial,
+        file_changed: !unchanged,
+        file_rrsets: content.rrsets.len(),
+    };
+    Ok((zone, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_arithmetic_follows_rfc_1982() {
+        assert!(serial_greater(2, 1));
+        assert!(!serial_greater(1, 2));
+        assert!(serial_greater(0, u32::MAX), "wraps");
+        assert!(!serial_greater(5, 5));
+        assert_eq!(next_serial(10, Some(20)), 20);
+        assert_eq!(next_serial(10, Some(5)), 11);
+        assert_eq!(next_serial(u32::MAX, None), 0);
+    }
+
+    #[test]
+    fn soa_fields_are_found_in_wire_rdata() {
+        let mut rdata = b"\x02ns\x00\x02hm\x00".to_vec();
+        for field in [7u32, 3600, 900, 604800, 60] {
+            rdata.extend_from_slice(&field.to_be_bytes());
+        }
+        assert_eq!(soa_minimum(&rdata), Some(60));
+        let patched = soa_with_serial(&rdata, 99).expect("patch");
+        assert_eq!(&patched[8..12], &99u32.to_be_bytes());
+        assert_eq!(soa_minimum(b"\x00\x00"), None);
+    }
+
+    fn write_zone(dir: &Path, body: &str) {
+        std::fs::write(dir.join("example.test.zone"), body).expect("write zone");
+    }
+
+    const ZONE: &str = "$TTL 300\n@ SOA ns1 hm 100 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n";
+
+    #[test]
+    fn serial_increases_on_every_content_change_and_admin_data_survives_reloads() {
+        let zones = tempfile::tempdir().expect("zones");
+        let data = tempfile::tempdir().expect("data");
+        write_zone(zones.path(), ZONE);
+        let store = Store::open(data.path(), 1 << 20).expect("store");
+        let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("load");
+        assert_eq!(reports[0].serial, 100);
+        let origin = Name::from_ascii("example.test.").expect("origin");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let admin_key = rrset_key(&name_key(&Name::from_ascii("adm.example.test.").expect("n")), rtype::A);
+        let value = encode_rrset(RrsetOwner::Admin, 60, &[vec![192, 0, 2, 9]]);
+        let serial = runtime
+            .block_on(catalog.apply(&origin, vec![(admin_key.clone(), Some(value))]))
+            .expect("apply");
+        assert_eq!(serial, 101);
+        drop(catalog);
+        // Unchanged file: same serial, nothing rewritten.
+        let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("reload");
+        assert!(!reports[0].file_changed);
+        assert_eq!(reports[0].serial, 101);
+        drop(catalog);
+        // Changed file with an older serial: serial still increases; admin data kept; removed data gone.
+        write_zone(zones.path(), &ZONE.replace("www A 192.0.2.2\n", "web A 192.0.2.3\n"));
+        let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("reload");
+        assert!(reports[0].file_changed);
+        assert_eq!(reports[0].serial, 102);
+        let zone = catalog.zone(&origin).expect("served");
+        let full = |name: &str, t: u16| {
+            let mut k = zone_prefix(zone.id).to_vec();
+            k.extend(rrset_key(&name_key(&Name::from_ascii(name).expect("n")), t));
+            k
+        };
+        assert!(store.rrset(&full("adm.example.test.", rtype::A)).expect("get").is_some());
+        assert!(store.rrset(&full("www.example.test.", rtype::A)).expect("get").is_none());
+        assert!(store.rrset(&full("web.example.test.", rtype::A)).expect("get").is_some());
+        drop(catalog);
+        // A file serial ahead of the stored one is taken as is.
+        write_zone(zones.path(), &ZONE.replace(" 100 ", " 5000 "));
+        let (_, reports) = Catalog::load(store, zones.path()).expect("reload");
+        assert_eq!(reports[0].serial, 5000);
+    }
+}

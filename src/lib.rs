@@ -1,0 +1,25 @@
+//! mimidns: an authoritative DNS nameserver for MIMI messaging-user discovery.
+//!
+//! ```text
+//!   UDP / TCP sockets ──► transport ──► query ──► lookup ──► store (sled)
+//!        (transport/)      (limits)    (wire/    (RFC 1034    ▲   ordered keys:
+//!                                      request,   §4.3.2)     │   name_key
+//!                                      response)              │
+//!   zones/*.zone ──► zone_file ──► catalog ───────────────────┘
+//!                    (checks)      (served zones, serials, every write)
+//! ```
+//!
+//! `server::start` wires these together and returns the bound addresses;
+//! `main.rs` is a thin command line over this library.
+
+pub mod catalog;
+pub mod config;
+pub mod lookup;
+pub mod name_key;
+pub mod query;
+pub mod rrset;
+pub mod server;
+pub mod store;
+pub mod transport;
+pub mod wire;
+pub mod zone_file;

@@ -1,0 +1,294 @@
+//! Authoritative resolution of one question against the served zones.
+//!
+//! This is RFC 1034 §4.3.2's algorithm for an authoritative-only server:
+//! find the zone (longest match), stop at a delegation (referral, RFC 1034
+//! §4.3.2 step 3b), match the name exactly, follow CNAMEs inside the zone
+//! (step 3a, RFC 6604 for the final RCODE), synthesize from a wildcard
+//! (RFC 4592), and otherwise deny with NXDOMAIN or NODATA (RFC 2308).
+//! Every step is a keyed lookup or one ordered seek in the store; the cost of
+//! a query depends on the number of labels in the name, never on the size of
+//! the zone. It produces an [`Answer`] of RRsets by section and does not
+//! touch wire formatting or transport.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::catalog::{ServedZone, ZoneMap};
+use crate::name_key::{push_label, push_rrset_suffix};
+use crate::rrset::StoredRrset;
+use crate::store::{Store, StoreError};
+use crate::wire::{label_offsets, rcode, rdata_target, rtype};
+
+/// Longest CNAME chain followed inside a zone.
+const MAX_CNAME_CHAIN: usize = 8;
+/// Most distinct targets whose addresses go into the additional section.
+const MAX_ADDITIONAL_TARGETS: usize = 8;
+
+/// One RRset to write, with the owner name in wire form.
+#[derive(Debug, Clone)]
+pub struct RrsetOut<'q> {
+    pub owner: Cow<'q, [u8]>,
+    pub record_type: u16,
+    pub ttl: u32,
+    pub rrset: StoredRrset,
+}
+
+#[derive(Debug, Default)]
+pub struct Answer<'q> {
+    pub rcode: u16,
+    pub authoritative: bool,
+    /// A referral: glue in the additional section is required (RFC 9471).
+    pub referral: bool,
+    pub answer: Vec<RrsetOut<'q>>,
+    pub authority: Vec<RrsetOut<'q>>,
+    pub additional: Vec<RrsetOut<'q>>,
+}
+
+impl Answer<'_> {
+    fn refused() -> Self {
+        Self { rcode: rcode::REFUSED, ..Self::default() }
+    }
+}
+
+/// A name split into labels with the store key of each of its suffixes.
+struct KeyedName {
+    label_offsets: Vec<usize>,
+    key: Vec<u8>,
+    /// `suffix_key_len[i]`: length of the key of the suffix starting at label i.
+    suffix_key_len: Vec<usize>,
+}
+
+impl KeyedName {
+    fn new(wire: &[u8]) -> Option<Self> {
+        let label_offsets = label_offsets(wire)?;
+        let count = label_offsets.len();
+        let mut key = Vec::with_capacity(wire.len() + 8);
+        let mut suffix_key_len = vec![0; count + 1];
+        for index in (0..count).rev() {
+            let at = label_offsets[index];
+            push_label(&mut key, &wire[at + 1..at + 1 + usize::from(wire[at])]);
+            suffix_key_len[index] = key.len();
+        }
+        Some(Self { label_offsets, key, suffix_key_len })
+    }
+
+    fn labels(&self) -> usize {
+        self.label_offsets.len()
+    }
+
+    fn suffix_key(&self, index: usize) -> &[u8] {
+        &self.key[..self.suffix_key_len[index]]
+    }
+}
+
+/// What a name holds for the question type.
+enum NodeMatch {
+    Found(StoredRrset, u16),
+    Cname(StoredRrset),
+    NoData,
+    NxDomain,
+}
+
+pub struct Resolver<'a> {
+    pub zones: &'a ZoneMap,
+    pub store: &'a Store,
+}
+
+impl<'a> Resolver<'a> {
+    /// Answers `qname`/`qtype`; `qname` is the question's wire name (case kept).
+    pub fn resolve<'q>(&self, qname: &'q [u8], qtype: u16) -> Result<Answer<'q>, StoreError> {
+        let Some(name) = KeyedName::new(qname) else {
+            return Ok(Answer::refused());
+        };
+        let Some((zone, apex_index)) = self.find_zone(&name) else {
+            return Ok(Answer::refused());
+        };
+        let mut answer = Answer { authoritative: true, ..Answer::default() };
+        let mut owner: Cow<'q, [u8]> = Cow::Borrowed(qname);
+        let mut name = name;
+        let mut apex_index = apex_index;
+        for _ in 0..=MAX_CNAME_CHAIN {
+            if let Some(cut_index) = self.delegation(&zone, &name, apex_index, qtype) {
+                if answer.answer.is_empty() {
+                    return self.referral(&zone, owner, &name, cut_index);
+                }
+                // A CNAME led below a cut: what we have is the answer.
+                return Ok(answer);
+            }
+            match self.match_node(&zone, &name, apex_index, qtype)? {
+                NodeMatch::Found(rrset, record_type) => {
+                    let out = RrsetOut { owner, record_type, ttl: rrset.ttl(), rrset };
+                    self.add_additional(&zone, &out, &mut answer)?;
+                    answer.answer.push(out);
+                    return Ok(answer);
+                }
+                NodeMatch::Cname(rrset) => {
+                    let target = rrset.rdatas().next().and_then(|rdata| rdata_target(rtype::CNAME, rdata)).map(<[u8]>::to_vec);
+                    answer.answer.push(RrsetOut { owner, record_type: rtype::CNAME, ttl: rrset.ttl(), rrset });
+                    let Some(target) = target else {
+                        return Ok(answer);
+                    };
+                    // Follow the chain only while it stays in this zone (as Knot and NSD do).
+                    let Some(next) = KeyedName::new(&target) else {
+                        return Ok(answer);
+                    };
+                    let zone_labels = name.labels() - apex_index;
+                    if next.labels() < zone_labels || !next.key.starts_with(&zone.origin_key) {
+                        return Ok(answer);
+                    }
+                    apex_index = next.labels() - zone_labels;
+                    name = next;
+                    owner = Cow::Owned(target);
+                }
+                NodeMatch::NoData => {
+                    answer.authority.push(self.negative_soa(&zone));
+                    return Ok(answer);
+                }
+                NodeMatch::NxDomain => {
+                    answer.rcode = rcode::NXDOMAIN;
+                    answer.authority.push(self.negative_soa(&zone));
+                    return Ok(answer);
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The served zone closest enclosing the name, and the index of its apex label.
+    fn find_zone(&self, name: &KeyedName) -> Option<(Arc<ServedZone>, usize)> {
+        (0..=name.labels()).find_map(|index| self.zones.get(name.suffix_key(index)).map(|zone| (zone.clone(), index)))
+    }
+
+    /// The highest delegation point at or above the name, below the apex.
+    /// A DS query at the cut itself belongs to the parent (RFC 4035 §3.1.4.1).
+    fn delegation(&self, zone: &ServedZone, name: &KeyedName, apex_index: usize, qtype: u16) -> Option<usize> {
+        if zone.cuts.is_empty() {
+            return None;
+        }
+        (0..apex_index).rev().find(|&index| zone.cuts.contains(name.suffix_key(index)) && !(index == 0 && qtype == rtype::DS))
+    }
+
+    fn match_node(&self, zone: &ServedZone, name: &KeyedName, apex_index: usize, qtype: u16) -> Result<NodeMatch, StoreError> {
+        let node = zone.node_prefix(&name.key);
+        if let Some(found) = self.match_existing(&node, qtype)? {
+            return Ok(found);
+        }
+        if self.store.node_exists(&node)? {
+            return Ok(NodeMatch::NoData);
+        }
+        if zone.has_wildcards {
+            // RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor.
+            for index in 1..=apex_index {
+                let ancestor = zone.node_prefix(name.suffix_key(index));
+                if index == apex_index || self.store.node_exists(&ancestor)? {
+                    let mut wildcard = ancestor;
+                    push_label(&mut wildcard, b"*");
+                    if let Some(found) = self.match_existing(&wildcard, qtype)? {
+                        return Ok(found);
+                    }
+                    if self.store.node_exists(&wildcard)? {
+                        return Ok(NodeMatch::NoData);
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(NodeMatch::NxDomain)
+    }
+
+    /// The RRset for `qtype` at an existing node, or its CNAME.
+    fn match_existing(&self, node: &[u8], qtype: u16) -> Result<Option<NodeMatch>, StoreError> {
+        if qtype == rtype::ANY {
+            // RFC 8482 §4.1: answer ANY with one RRset of the node, not all of them.
+            return Ok(self.store.first_rrset_at(node)?.map(|(t, rrset)| NodeMatch::Found(rrset, t)));
+        }
+        let mut key = Vec::with_capacity(node.len() + 3);
+        key.extend_from_slice(node);
+        push_rrset_suffix(&mut key, qtype);
+        if let Some(rrset) = self.store.rrset(&key)? {
+            return Ok(Some(NodeMatch::Found(rrset, qtype)));
+        }
+        if qtype != rtype::CNAME {
+            key.truncate(node.len());
+            push_rrset_suffix(&mut key, rtype::CNAME);
+            if let Some(rrset) = self.store.rrset(&key)? {
+                return Ok(Some(NodeMatch::Cname(rrset)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn negative_soa<'q>(&self, zone: &ServedZone) -> RrsetOut<'q> {
+        RrsetOut {
+            owner: Cow::Owned(zone.origin_wire.clone()),
+            record_type: rtype::SOA,
+            ttl: zone.negative_ttl,
+            rrset: zone.soa.clone(),
+        }
+    }
+
+    fn referral<'q>(&self, zone: &ServedZone, owner: Cow<'q, [u8]>, name: &KeyedName, cut_index: usize) -> Result<Answer<'q>, StoreError> {
+        let mut answer = Answer { referral: true, ..Answer::default() };
+        let mut ns_key = zone.node_prefix(name.suffix_key(cut_index));
+        push_rrset_suffix(&mut ns_key, rtype::NS);
+        let Some(ns) = self.store.rrset(&ns_key)? else {
+            // The cut vanished between the map snapshot and this read.
+            answer.rcode = rcode::SERVFAIL;
+            return Ok(answer);
+        };
+        let cut_owner: Cow<'q, [u8]> = match owner {
+            Cow::Borrowed(wire) => Cow::Borrowed(&wire[name.label_offsets[cut_index]..]),
+            Cow::Owned(wire) => Cow::Owned(wire[name.label_offsets[cut_index]..].to_vec()),
+        };
+        let out = RrsetOut { owner: cut_owner, record_type: rtype::NS, ttl: ns.ttl(), rrset: ns };
+        self.add_additional(zone, &out, &mut answer)?;
+        answer.authority.push(out);
+        Ok(answer)
+    }
+
+    /// A and AAAA of in-zone targets of NS, MX, SRV, SVCB and HTTPS records
+    /// (RFC 1035 §3.3.9/§4.3.2 step 6, RFC 9460 §4.1), glue included.
+    fn add_additional<'q>(&self, zone: &ServedZone, out: &RrsetOut<'q>, answer: &mut Answer<'q>) -> Result<(), StoreError> {
+        if !matches!(out.record_type, rtype::NS | rtype::MX | rtype::SRV | rtype::SVCB | rtype::HTTPS) {
+            return Ok(());
+        }
+        let mut targets: Vec<Vec<u8>> = Vec::new();
+        for rdata in out.rrset.rdatas() {
+            let Some(mut target) = rdata_target(out.record_type, rdata) else {
+                continue;
+            };
+            // RFC 9460 §2.5.2: "." in ServiceMode means the owner name itself.
+            if target == [0] && matches!(out.record_type, rtype::SVCB | rtype::HTTPS) {
+                if rdata.get(..2) == Some(&[0, 0]) {
+                    continue;
+                }
+                target = &out.owner;
+            }
+            if targets.len() < MAX_ADDITIONAL_TARGETS && !targets.iter().any(|t| t.eq_ignore_ascii_case(target)) {
+                targets.push(target.to_vec());
+            }
+        }
+        for target in targets {
+            let Some(name) = KeyedName::new(&target) else {
+                continue;
+            };
+            if !name.key.starts_with(&zone.origin_key) {
+                continue;
+            }
+            let node = zone.node_prefix(&name.key);
+            for record_type in [rtype::A, rtype::AAAA] {
+                let mut key = node.clone();
+                push_rrset_suffix(&mut key, record_type);
+                if let Some(rrset) = self.store.rrset(&key)? {
+                    answer.additional.push(RrsetOut {
+                        owner: Cow::Owned(target.clone()),
+                        record_type,
+                        ttl: rrset.ttl(),
+                        rrset,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

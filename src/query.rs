@@ -1,0 +1,139 @@
+//! From request bytes to response bytes: the whole query path.
+//!
+//! Parses the request ([`crate::wire::request`]), applies the protocol rules
+//! that come before any lookup (opcode, class, EDNS version, zone transfers,
+//! meta types), resolves the question ([`crate::lookup`]) and writes the
+//! response within the transport's size limit, setting TC when a required
+//! RRset does not fit (RFC 1035 §4.2.1, RFC 2181 §9, RFC 6891 §7). Every
+//! failure inside becomes an RCODE here, in one place: a store error is a
+//! SERVFAIL with a log line, never a silent drop. It owns no sockets.
+
+use tracing::{debug, error};
+
+use crate::catalog::Catalog;
+use crate::lookup::{Answer, Resolver, RrsetOut};
+use crate::wire::request::{self, Query, Rejection};
+use crate::wire::response::{Full, Header, OptRecord, ResponseWriter, Section, OPT_RECORD_LEN};
+use crate::wire::{rcode, rtype, CLASS_IN};
+
+/// The UDP payload size this server advertises and uses at most
+/// (DNS Flag Day 2020 value; RFC 6891 §6.2.5).
+pub const ADVERTISED_UDP_PAYLOAD: u16 = 1232;
+
+/// How the query arrived; decides the size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Answers one request packet; `None` means send nothing (RFC 1035 §4.1.1:
+/// unreadable headers and responses are dropped).
+pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> Option<Vec<u8>> {
+    let query = match request::parse(packet) {
+        Ok(query) => query,
+        Err(Rejection::Drop) => return None,
+        Err(Rejection::FormErr { id, opcode, flags }) => {
+            debug!(id, "malformed query: FORMERR");
+            let header = Header { id, opcode, request_flags: flags, authoritative: false, rcode: rcode::FORMERR };
+            return Some(ResponseWriter::new(512).finish(header, false, None));
+        }
+    };
+    Some(answer_query(catalog, &query, transport))
+}
+
+fn size_limit(query: &Query<'_>, transport: Transport) -> usize {
+    match transport {
+        Transport::Tcp => usize::from(u16::MAX),
+        // RFC 6891 §6.2.5: values below 512 are treated as 512.
+        Transport::Udp => match query.edns {
+            Some(edns) => usize::from(edns.udp_payload.clamp(512, ADVERTISED_UDP_PAYLOAD)),
+            None => 512,
+        },
+    }
+}
+
+fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> Vec<u8> {
+    let opt = query.edns.map(|edns| OptRecord {
+        udp_payload: ADVERTISED_UDP_PAYLOAD,
+        // RFC 3225 §3: the DO bit is copied into the response.
+        dnssec_ok: edns.dnssec_ok,
+    });
+    let limit = size_limit(query, transport) - if opt.is_some() { OPT_RECORD_LEN } else { 0 };
+    let header = |rcode, authoritative| Header {
+        id: query.id,
+        opcode: query.opcode,
+        request_flags: query.flags,
+        authoritative,
+        rcode,
+    };
+    let bare = |rcode: u16, with_question: bool| {
+        let mut writer = ResponseWriter::new(limit);
+        if with_question {
+            writer.question(query.question);
+        }
+        writer.finish(header(rcode, false), false, opt)
+    };
+    // RFC 6891 §6.1.3: a version we do not implement gets BADVERS, version 0.
+    if query.edns.is_some_and(|edns| edns.version > 0) {
+        return bare(rcode::BADVERS, false);
+    }
+    if query.opcode != 0 {
+        return bare(rcode::NOTIMP, true);
+    }
+    if query.qclass != CLASS_IN {
+        return bare(rcode::REFUSED, true);
+    }
+    match query.qtype {
+        // Zone transfers are not offered (yet): refuse them as Knot does without an ACL.
+        rtype::AXFR | rtype::IXFR => return bare(rcode::REFUSED, true),
+        // RFC 6891 §6.1.1 (OPT is not a question) and obsolete meta types.
+        rtype::OPT | rtype::MAILA | rtype::MAILB => return bare(rcode::FORMERR, true),
+        _ => {}
+    }
+    let zones = catalog.zones();
+    let resolver = Resolver { zones: &zones, store: catalog.store() };
+    match resolver.resolve(query.qname, query.qtype) {
+        Ok(answer) => write_answer(query, &answer, limit, opt),
+        Err(e) => {
+            error!(error = %e, "store read failed while answering; SERVFAIL");
+            bare(rcode::SERVFAIL, true)
+        }
+    }
+}
+
+fn write_section(writer: &mut ResponseWriter, section: Section, rrsets: &[RrsetOut<'_>]) -> Result<(), Full> {
+    for out in rrsets {
+        writer.rrset(section, &out.owner, out.record_type, out.ttl, out.rrset.rdatas())?;
+    }
+    Ok(())
+}
+
+fn write_answer(query: &Query<'_>, answer: &Answer<'_>, limit: usize, opt: Option<OptRecord>) -> Vec<u8> {
+    let mut writer = ResponseWriter::new(limit);
+    writer.question(query.question);
+    // RFC 2181 §9: TC only when required data (answer, authority, or the
+    // glue of a referral, RFC 9471 §3) does not fit; other additional data
+    // is simply left out.
+    let mut truncated = write_section(&mut writer, Section::Answer, &answer.answer).is_err();
+    if !truncated {
+        truncated = write_section(&mut writer, Section::Authority, &answer.authority).is_err();
+    }
+    if !truncated {
+        for out in &answer.additional {
+            let fits = writer.rrset(Section::Additional, &out.owner, out.record_type, out.ttl, out.rrset.rdatas()).is_ok();
+            if !fits && answer.referral {
+                truncated = true;
+                break;
+            }
+        }
+    }
+    let header = Header {
+        id: query.id,
+        opcode: query.opcode,
+        request_flags: query.flags,
+        authoritative: answer.authoritative,
+        rcode: answer.rcode,
+    };
+    writer.finish(header, truncated, opt)
+}

@@ -1,0 +1,112 @@
+//! Starting and stopping the whole server in-process.
+//!
+//! [`start`] opens the store, reconciles the zone files, binds every listen
+//! address over UDP and TCP (the same port for both, also for port 0) and
+//! returns a [`RunningServer`] with the bound addresses, so tests and `main`
+//! use one code path. It wires parts together and holds no DNS logic.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::catalog::{Catalog, CatalogError, ZoneLoadReport};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use crate::transport::{tcp, udp};
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the store in {path}: {source}")]
+    Store { path: String, source: StoreError },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+}
+
+pub struct RunningServer {
+    pub udp_addresses: Vec<SocketAddr>,
+    pub tcp_addresses: Vec<SocketAddr>,
+    pub zones: Vec<ZoneLoadReport>,
+    pub catalog: Arc<Catalog>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Stops every listener and waits for them; flushes the store.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        let _ = self.catalog.store().flush().await;
+    }
+
+    /// Resolves when a listener task ends on its own (it should not).
+    pub async fn wait(&mut self) {
+        let _ = self.tasks.join_next().await;
+    }
+}
+
+/// Binds UDP and TCP on the same address; with port 0, on the same free port.
+async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
+    let bind_error = |source| ServerError::Bind { address, source };
+    for _ in 0..16 {
+        let udp = UdpSocket::bind(address).await.map_err(bind_error)?;
+        let bound = udp.local_addr().map_err(bind_error)?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if address.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(bind_error(e)),
+        }
+    }
+    Err(bind_error(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
+}
+
+/// Opens the store, loads the zones and starts serving.
+pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let store_dir = config.data_dir.join("store");
+    let store = Store::open(&store_dir, config.store_cache_bytes).map_err(|source| ServerError::Store {
+        path: store_dir.display().to_string(),
+        source,
+    })?;
+    if store.was_recovered() {
+        info!(path = %store_dir.display(), "store recovered after an unclean shutdown");
+    }
+    let (catalog, zones) = Catalog::load(store, &config.zones_dir)?;
+    let catalog = Arc::new(catalog);
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut udp_addresses = Vec::new();
+    let mut tcp_addresses = Vec::new();
+    for &address in &config.listen {
+        let (udp_socket, tcp_listener) = bind_pair(address).await?;
+        let bound = udp_socket.local_addr().map_err(|source| ServerError::Bind { address, source })?;
+        udp_addresses.push(bound);
+        tcp_addresses.push(bound);
+        let udp_socket = Arc::new(udp_socket);
+        for _ in 0..config.udp_workers {
+            tasks.spawn(udp::serve(udp_socket.clone(), catalog.clone(), shutdown.clone(), config.log_queries));
+        }
+        let limits = tcp::TcpLimits { max_connections: config.tcp_max_connections, idle_timeout: config.tcp_idle_timeout };
+        tasks.spawn(tcp::serve(tcp_listener, catalog.clone(), shutdown.clone(), limits, config.log_queries));
+    }
+    let summary: Vec<String> = zones.iter().map(|z| format!("{} (serial {}, {} zone-file RRsets)", z.origin, z.serial, z.file_rrsets)).collect();
+    info!(
+        zones = %summary.join(", "),
+        listen = ?udp_addresses,
+        store_bytes = catalog.store().size_on_disk(),
+        "mimidns serving"
+    );
+    Ok(RunningServer { udp_addresses, tcp_addresses, zones, catalog, shutdown, tasks })
+}

@@ -1,0 +1,368 @@
+//! The sled store: RRsets, zone metadata and the schema version.
+//!
+//! Three trees. `rrsets` maps `zone id (u32 BE) ‖ name key ‖ 0x00 ‖ type` to a
+//! stored RRset ([`crate::rrset`]); because name keys sort in DNS canonical
+//! order ([`crate::name_key`]), an exact lookup, "does anything exist at or
+//! below this name" and "which key precedes this one" are each one ordered
+//! B-tree operation. `zones` maps a zone's origin key to its [`ZoneMeta`].
+//! `zonefile_keys` lists, per zone, the RRset keys the zone file declared, so a
+//! changed zone file is reconciled without scanning admin-written data.
+//! `meta` holds the schema version, checked on open.
+//!
+//! This module owns durability (flush before an acknowledgement) and
+//! atomicity (one sled transaction per commit); it knows nothing about DNS
+//! messages, zone files or serial arithmetic.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use thiserror::Error;
+
+use crate::rrset::{MalformedRrset, StoredRrset};
+
+/// Bumped whenever the layout of any tree changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(
+        "store schema version is {found}, this build reads version {expected}; \
+         export with the matching release, then import"
+    )]
+    SchemaMismatch { found: String, expected: u32 },
+    #[error("store at {0} has data but no schema version; refusing to guess its layout")]
+    MissingSchema(String),
+    #[error(transparent)]
+    Malformed(#[from] MalformedRrset),
+    #[error("zone metadata for {origin} is unreadable: {reason}")]
+    ZoneMeta { origin: String, reason: String },
+}
+
+/// What the store remembers about one zone.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneMeta {
+    /// Prefix of all of the zone's RRset keys.
+    pub id: u32,
+    /// The origin in presentation form, for logs and listings.
+    pub origin: String,
+    /// Current SOA serial.
+    pub serial: u32,
+    /// SHA-256 (hex) of the zone file content last loaded.
+    pub file_digest: String,
+    /// Name keys (hex) of the delegation points below the apex.
+    #[serde(default)]
+    pub cuts: Vec<String>,
+    /// Whether any wildcard owner was ever written to the zone.
+    #[serde(default)]
+    pub has_wildcards: bool,
+}
+
+/// One RRset write inside a commit: a value to store, or `None` to delete.
+#[derive(Clone, Debug)]
+pub struct RrsetWrite {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Everything one commit changes in one zone, applied atomically.
+#[derive(Clone, Debug, Default)]
+pub struct ZoneCommit {
+    pub origin_key: Vec<u8>,
+    pub meta: Option<ZoneMeta>,
+    pub rrsets: Vec<RrsetWrite>,
+    /// Keys to add to (true) or remove from (false) the zone file's key list.
+    pub zonefile_keys: Vec<(Vec<u8>, bool)>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    rrsets: sled::Tree,
+    zones: sled::Tree,
+    zonefile_keys: sled::Tree,
+}
+
+/// Prefix of every RRset key of a zone.
+pub fn zone_prefix(zone_id: u32) -> [u8; 4] {
+    zone_id.to_be_bytes()
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, checking the schema version.
+    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            .flush_every_ms(Some(500))
+            .open()?;
+        Self::from_db(db, &dir.display().to_string())
+    }
+
+    /// A store that lives only in memory (unit tests).
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::from_db(db, "(temporary)")
+    }
+
+    fn from_db(db: sled::Db, location: &str) -> Result<Self, StoreError> {
+        let meta = db.open_tree("meta")?;
+        let rrsets = db.open_tree("rrsets")?;
+        let zones = db.open_tree("zones")?;
+        let zonefile_keys = db.open_tree("zonefile_keys")?;
+        match meta.get(SCHEMA_KEY)? {
+            Some(found) if found.as_ref() == SCHEMA_VERSION.to_be_bytes() => {}
+            Some(found) => {
+                return Err(StoreError::SchemaMismatch {
+                    found: format!("{:?}", found.as_ref()),
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            None if rrsets.is_empty() && zones.is_empty() => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            None => return Err(StoreError::MissingSchema(location.to_string())),
+        }
+        Ok(Self {
+            db,
+            rrsets,
+            zones,
+            zonefile_keys,
+        })
+    }
+
+    /// Whether sled had to recover from an unclean shutdown.
+    pub fn was_recovered(&self) -> bool {
+        self.db.was_recovered()
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// The RRset stored under `key`, if any.
+    pub fn rrset(&self, key: &[u8]) -> Result<Option<StoredRrset>, StoreError> {
+        match self.rrsets.get(key)? {
+            Some(bytes) => Ok(Some(StoredRrset::parse(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or
+    /// below it: one ordered seek, never a scan.
+    pub fn node_exists(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.rrsets.scan_prefix(prefix).keys().next().transpose()?.is_some())
+    }
+
+    /// The first RRset (lowest type) owned by the node itself, if any.
+    pub fn first_rrset_at(&self, node_prefix: &[u8]) -> Result<Option<(u16, StoredRrset)>, StoreError> {
+        let mut own = Vec::with_capacity(node_prefix.len() + 1);
+        own.extend_from_slice(node_prefix);
+        own.push(crate::name_key::NODE_END);
+        match self.rrsets.scan_prefix(&own).next().transpose()? {
+            Some((key, value)) if key.len() == own.len() + 2 => {
+                let rtype = u16::from_be_bytes([key[own.len()], key[own.len() + 1]]);
+                Ok(Some((rtype, StoredRrset::parse(value)?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The key that precedes `key` in canonical order within the same zone
+    /// (needed for NSEC-style denial): one reverse seek.
+    pub fn predecessor(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(zone) = key.get(..4) else {
+            return Ok(None);
+        };
+        match self.rrsets.range(zone..key).next_back().transpose()? {
+            Some((found, _)) => Ok(Some(found.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// All RRsets of a zone in canonical order (export and reconciliation;
+    /// never on the query path).
+    pub fn zone_rrsets(
+        &self,
+        zone_id: u32,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
+        self.rrsets
+            .scan_prefix(zone_prefix(zone_id))
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((key.to_vec(), StoredRrset::parse(value)?))
+            })
+    }
+
+    /// The keys the zone file declared, for one zone.
+    pub fn zonefile_keys(&self, zone_id: u32) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.zonefile_keys
+            .scan_prefix(zone_prefix(zone_id))
+            .keys()
+            .map(|key| Ok(key?.to_vec()))
+            .collect()
+    }
+
+    pub fn zone_meta(&self, origin_key: &[u8]) -> Result<Option<ZoneMeta>, StoreError> {
+        match self.zones.get(origin_key)? {
+            Some(bytes) => Ok(Some(decode_meta(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every zone the store knows, keyed by origin key.
+    pub fn zone_metas(&self) -> Result<Vec<(Vec<u8>, ZoneMeta)>, StoreError> {
+        self.zones
+            .iter()
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((key.to_vec(), decode_meta(&value)?))
+            })
+            .collect()
+    }
+
+    /// A zone id no other zone uses.
+    pub fn allocate_zone_id(&self) -> Result<u32, StoreError> {
+        let highest = self
+            .zone_metas()?
+            .into_iter()
+            .map(|(_, meta)| meta.id)
+            .max()
+            .unwrap_or(0);
+        Ok(highest + 1)
+    }
+
+    /// Applies a commit atomically: concurrent readers see all of it or none
+    /// of it (sled takes its write lock for a transaction; reads take the read
+    /// lock). Not durable until [`Store::flush`] returns.
+    pub fn commit(&self, commit: &ZoneCommit) -> Result<(), StoreError> {
+        let meta_bytes = match &commit.meta {
+            Some(meta) => Some(serde_json::to_vec(meta).map_err(|e| StoreError::ZoneMeta {
+                origin: meta.origin.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let result: Result<(), TransactionError<()>> =
+            (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(|(rrsets, zones, file_keys)| {
+                for write in &commit.rrsets {
+                    match &write.value {
+                        Some(value) => {
+                            rrsets.insert(write.key.as_slice(), value.as_slice())?;
+                        }
+                        None => {
+                            rrsets.remove(write.key.as_slice())?;
+                        }
+                    }
+                }
+                for (key, present) in &commit.zonefile_keys {
+                    if *present {
+                        file_keys.insert(key.as_slice(), &[])?;
+                    } else {
+                        file_keys.remove(key.as_slice())?;
+                    }
+                }
+                if let Some(bytes) = &meta_bytes {
+                    zones.insert(commit.origin_key.as_slice(), bytes.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => Err(StoreError::Sled(sled::Error::Unsupported(
+                "transaction aborted".into(),
+            ))),
+        }
+    }
+
+    /// Makes everything committed so far durable (fsync on sled's pool).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Blocking flush, for start-up and shutdown.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<ZoneMeta, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::ZoneMeta {
+        origin: String::from_utf8_lossy(bytes).chars().take(80).collect(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::name_key::{name_key, push_rrset_suffix};
+    use crate::rrset::{encode_rrset, RrsetOwner};
+    use hickory_proto::rr::Name;
+
+    fn key(zone: u32, name: &str, rtype: Option<u16>) -> Vec<u8> {
+        let mut key = zone_prefix(zone).to_vec();
+        key.extend(name_key(&Name::from_ascii(name).expect("name")));
+        if let Some(t) = rtype {
+            push_rrset_suffix(&mut key, t);
+        }
+        key
+    }
+
+    fn put(store: &Store, keys: &[Vec<u8>]) {
+        let commit = ZoneCommit {
+            rrsets: keys
+                .iter()
+                .map(|k| RrsetWrite {
+                    key: k.clone(),
+                    value: Some(encode_rrset(RrsetOwner::Admin, 60, &[vec![127, 0, 0, 1]])),
+                })
+                .collect(),
+            ..ZoneCommit::default()
+        };
+        store.commit(&commit).expect("commit");
+    }
+
+    #[test]
+    fn exists_below_and_predecessor_are_ordered_lookups() {
+        let store = Store::temporary().expect("store");
+        put(&store, &[key(1, "a.b.example.", Some(1)), key(1, "z.example.", Some(16)), key(2, "a.example.", Some(1))]);
+        assert!(store.node_exists(&key(1, "b.example.", None)).expect("ok"), "empty non-terminal");
+        assert!(!store.node_exists(&key(1, "c.example.", None)).expect("ok"));
+        assert!(!store.node_exists(&key(1, "a.example.", None)).expect("ok"), "zones are separate");
+        assert!(store.first_rrset_at(&key(1, "b.example.", None)).expect("ok").is_none());
+        let (rtype, _) = store.first_rrset_at(&key(1, "z.example.", None)).expect("ok").expect("some");
+        assert_eq!(rtype, 16);
+        let before = store.predecessor(&key(1, "m.example.", Some(1))).expect("ok");
+        assert_eq!(before, Some(key(1, "a.b.example.", Some(1))));
+        assert_eq!(store.predecessor(&key(2, "a.example.", Some(1))).expect("ok"), None);
+    }
+
+    #[test]
+    fn schema_version_is_checked_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), 1 << 20).expect("create");
+            put(&store, &[key(1, "a.example.", Some(1))]);
+            store.flush_blocking().expect("flush");
+        }
+        {
+            let db = sled::open(dir.path()).expect("raw open");
+            db.open_tree("meta").expect("tree").insert(SCHEMA_KEY, &99u32.to_be_bytes()).expect("insert");
+            db.flush().expect("flush");
+        }
+        match Store::open(dir.path(), 1 << 20) {
+            Err(StoreError::SchemaMismatch { .. }) => {}
+            other => panic!("expected a schema mismatch, got {:?}", other.map(|_| ())),
+        }
+    }
+}

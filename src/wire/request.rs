@@ -1,0 +1,238 @@
+//! Parsing a DNS query from packet bytes without allocating.
+//!
+//! Accepts exactly what an authoritative server should (RFC 1035 §4.1,
+//! RFC 6891 §6.1): one question with an uncompressed name, any records in the
+//! answer and authority sections skipped, at most one OPT in the additional
+//! section, and no trailing bytes. A packet whose header cannot be read, or
+//! that is itself a response, is dropped; any other defect is a FORMERR.
+
+use super::rtype;
+
+/// Header flag bits (RFC 1035 §4.1.1).
+pub const FLAG_QR: u16 = 0x8000;
+pub const FLAG_AA: u16 = 0x0400;
+pub const FLAG_TC: u16 = 0x0200;
+pub const FLAG_RD: u16 = 0x0100;
+pub const FLAG_CD: u16 = 0x0010;
+
+/// The EDNS(0) parameters of a request (RFC 6891 §6.1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edns {
+    pub udp_payload: u16,
+    pub version: u8,
+    pub dnssec_ok: bool,
+}
+
+/// A parsed query; the question name is borrowed from the packet, case kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query<'a> {
+    pub id: u16,
+    pub opcode: u8,
+    pub flags: u16,
+    /// The question exactly as sent: name, type and class.
+    pub question: &'a [u8],
+    pub qname: &'a [u8],
+    pub qtype: u16,
+    pub qclass: u16,
+    pub edns: Option<Edns>,
+}
+
+/// Why a packet is not a query we answer normally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not answerable at all: too short for a header, or a response.
+    Drop,
+    /// Malformed: answer FORMERR with this header data (RFC 1035 §4.1.1).
+    FormErr { id: u16, opcode: u8, flags: u16 },
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let byte = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let pair = self.bytes.get(self.at..self.at + 2)?;
+        self.at += 2;
+        Some(u16::from_be_bytes([pair[0], pair[1]]))
+    }
+
+    fn skip(&mut self, count: usize) -> Option<()> {
+        if self.bytes.len() < self.at + count {
+            return None;
+        }
+        self.at += count;
+        Some(())
+    }
+
+    /// Skips a possibly compressed name in a record.
+    fn skip_name(&mut self) -> Option<()> {
+        let mut total = 0usize;
+        loop {
+            let length = self.u8()?;
+            match length {
+                0 => return Some(()),
+                1..=63 => {
+                    total += usize::from(length) + 1;
+                    if total > 255 {
+                        return None;
+                    }
+                    self.skip(usize::from(length))?;
+                }
+                0xC0..=0xFF => {
+                    self.u8()?;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Parses a query. See the module documentation for what is accepted.
+pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
+    if packet.len() < 12 {
+        return Err(Rejection::Drop);
+    }
+    let id = u16::from_be_bytes([packet[0], packet[1]]);
+    let flags = u16::from_be_bytes([packet[2], packet[3]]);
+    if flags & FLAG_QR != 0 {
+        return Err(Rejection::Drop);
+    }
+    let opcode = ((flags >> 11) & 0x0F) as u8;
+    let formerr = Rejection::FormErr { id, opcode, flags };
+    let count = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]);
+    let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+    if qdcount != 1 {
+        return Err(formerr);
+    }
+    let mut cursor = Cursor { bytes: packet, at: 12 };
+    // Question name: uncompressed labels only (nothing precedes it to point at).
+    let mut name_length = 0usize;
+    loop {
+        let length = cursor.u8().ok_or(formerr)?;
+        name_length += 1 + usize::from(length);
+        if name_length > 255 {
+            return Err(formerr);
+        }
+        match length {
+            0 => break,
+            1..=63 => cursor.skip(usize::from(length)).ok_or(formerr)?,
+            _ => return Err(formerr),
+        }
+    }
+    let qname = &packet[12..cursor.at];
+    let qtype = cursor.u16().ok_or(formerr)?;
+    let qclass = cursor.u16().ok_or(formerr)?;
+    let question = &packet[12..cursor.at];
+    for _ in 0..u32::from(ancount) + u32::from(nscount) {
+        cursor.skip_name().ok_or(formerr)?;
+        cursor.skip(8).ok_or(formerr)?;
+        let rdlength = cursor.u16().ok_or(formerr)?;
+        cursor.skip(usize::from(rdlength)).ok_or(formerr)?;
+    }
+    let mut edns = None;
+    for _ in 0..arcount {
+        let name_start = cursor.at;
+        cursor.skip_name().ok_or(formerr)?;
+        let record_type = cursor.u16().ok_or(formerr)?;
+        let class = cursor.u16().ok_or(formerr)?;
+        let extended_rcode = cursor.u8().ok_or(formerr)?;
+        let version = cursor.u8().ok_or(formerr)?;
+        let edns_flags = cursor.u16().ok_or(formerr)?;
+        let rdlength = usize::from(cursor.u16().ok_or(formerr)?);
+        let rdata_start = cursor.at;
+        cursor.skip(rdlength).ok_or(formerr)?;
+        if record_type != rtype::OPT {
+            continue;
+        }
+        // RFC 6891 §6.1.1: one OPT, owned by the root; more than one is FORMERR.
+        if edns.is_some() || cursor.bytes[name_start] != 0 || rdata_start != name_start + 11 {
+            return Err(formerr);
+        }
+        let _ = extended_rcode;
+        // Options must tile the RDATA exactly (§6.1.2); unknown ones are ignored.
+        let mut options = Cursor { bytes: &packet[rdata_start..rdata_start + rdlength], at: 0 };
+        while options.at < rdlength {
+            options.u16().ok_or(formerr)?;
+            let option_length = options.u16().ok_or(formerr)?;
+            options.skip(usize::from(option_length)).ok_or(formerr)?;
+        }
+        edns = Some(Edns {
+            udp_payload: class,
+            version,
+            dnssec_ok: edns_flags & 0x8000 != 0,
+        });
+    }
+    if cursor.at != packet.len() {
+        return Err(formerr);
+    }
+    Ok(Query { id, opcode, flags, question, qname, qtype, qclass, edns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &[u8], extra: &[u8], arcount: u16) -> Vec<u8> {
+        let mut packet = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0];
+        packet.extend_from_slice(&arcount.to_be_bytes());
+        packet.extend_from_slice(name);
+        packet.extend_from_slice(&[0, 16, 0, 1]);
+        packet.extend_from_slice(extra);
+        packet
+    }
+
+    const OPT: &[u8] = &[0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0];
+
+    #[test]
+    fn plain_and_edns_queries_parse() {
+        let packet = query(b"\x01A\x04test\x00", &[], 0);
+        let q = parse(&packet).expect("parses");
+        assert_eq!((q.id, q.qtype, q.qclass, q.opcode), (0x1234, 16, 1, 0));
+        assert_eq!(q.qname, b"\x01A\x04test\x00");
+        assert_eq!(q.edns, None);
+        let packet = query(b"\x00", OPT, 1);
+        let q = parse(&packet).expect("parses");
+        assert_eq!(q.edns, Some(Edns { udp_payload: 1232, version: 0, dnssec_ok: true }));
+    }
+
+    #[test]
+    fn unknown_edns_options_are_skipped() {
+        let opt = [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 8, 0xFF, 0x01, 0, 4, 1, 2, 3, 4];
+        let packet = query(b"\x00", &opt, 1);
+        assert!(parse(&packet).is_ok());
+    }
+
+    #[test]
+    fn defects_are_formerr_or_drop() {
+        assert_eq!(parse(&[0; 11]), Err(Rejection::Drop));
+        let mut response = query(b"\x00", &[], 0);
+        response[2] |= 0x80;
+        assert_eq!(parse(&response), Err(Rejection::Drop));
+        let formerr = |packet: &[u8]| matches!(parse(packet), Err(Rejection::FormErr { id: 0x1234, .. }));
+        assert!(formerr(&query(b"\x01a", &[], 0)), "truncated name");
+        assert!(formerr(&query(b"\xc0\x0c", &[], 0)), "pointer in question");
+        assert!(formerr(&query(b"\x00", &[1], 0)), "trailing byte");
+        let mut two_opts = OPT.to_vec();
+        two_opts.extend_from_slice(OPT);
+        assert!(formerr(&query(b"\x00", &two_opts, 2)), "two OPT records");
+        let bad_option = [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 3, 0, 1, 0];
+        assert!(formerr(&query(b"\x00", &bad_option, 1)), "option overruns OPT");
+        let mut two_questions = query(b"\x00", &[0, 0, 16, 0, 1], 0);
+        two_questions[5] = 2;
+        assert!(formerr(&two_questions), "two questions");
+        let long: Vec<u8> = std::iter::repeat_n(b"\x3f".iter().chain([b'a'; 63].iter()).copied().collect::<Vec<u8>>(), 5)
+            .flatten()
+            .chain([0])
+            .collect();
+        assert!(formerr(&query(&long, &[], 0)), "name over 255 octets");
+    }
+}

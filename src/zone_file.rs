@@ -1,0 +1,718 @@
+//! Reading and checking RFC 1035 master files (`zones/*.zone`).
+//!
+//! This module owns the master-file syntax and the zone-level checks a
+//! serious server runs before it serves anything: one SOA at the apex, NS at
+//! the apex, glue for in-zone name servers, no CNAME beside other data, no
+//! record outside the zone, label/name/TXT-string lengths, SVCB parameters in
+//! ascending key order. Every error names the file, the line and the problem.
+//!
+//! The lexical layer (comments, quotes, parentheses, `$ORIGIN`, `$TTL`,
+//! `$INCLUDE`, blank owners) is done here so each record keeps its line
+//! number; each record's RDATA is then handed to hickory-proto's parser with
+//! an absolute owner, TTL and class, so type-specific syntax (SVCB, TXT, …) is
+//! hickory's. The output is a [`ZoneContent`] of RRsets in wire form. It must
+//! not touch the store or the network.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use hickory_proto::rr::rdata::svcb::SVCB;
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::serialize::txt::{parse_ttl, Parser};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::name_key::{name_key, rrset_key};
+use crate::rrset::rdata_to_wire;
+
+/// How deep `$INCLUDE` may nest.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Where a record came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ZoneFileError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: Location, message: String },
+    #[error("{file}: {message}")]
+    Zone { file: PathBuf, message: String },
+}
+
+fn invalid(location: &Location, message: impl Into<String>) -> ZoneFileError {
+    ZoneFileError::Invalid {
+        location: location.clone(),
+        message: message.into(),
+    }
+}
+
+/// One RRset of a zone, ready to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneRrset {
+    pub name: Name,
+    pub record_type: RecordType,
+    pub ttl: u32,
+    /// Wire-form RDATAs, duplicates removed, in file order.
+    pub rdatas: Vec<Vec<u8>>,
+    pub location: Location,
+}
+
+/// A checked zone: its origin, SOA and RRsets keyed by RRset key (name key ‖ 0 ‖ type).
+#[derive(Clone, Debug)]
+pub struct ZoneContent {
+    pub origin: Name,
+    pub soa_serial: u32,
+    pub rrsets: BTreeMap<Vec<u8>, ZoneRrset>,
+    /// SHA-256 over the RRsets in canonical order: equal content, equal digest.
+    pub digest: String,
+    /// Non-fatal findings (for example occluded data below a delegation).
+    pub warnings: Vec<String>,
+}
+
+/// One logical entry of a master file, after comments and parentheses.
+struct Entry {
+    line: usize,
+    /// The entry began with white space: the owner is the previous one.
+    blank_owner: bool,
+    tokens: Vec<String>,
+}
+
+/// Splits master-file text into entries (RFC 1035 §5.1).
+fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
+    let mut entries = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    let mut token = String::new();
+    let mut in_token = false;
+    let mut in_quotes = false;
+    let mut depth = 0usize;
+    let mut line = 1usize;
+    let mut entry_line = 1usize;
+    let mut blank_owner = false;
+    let mut at_line_start = true;
+    let mut chars = text.chars().peekable();
+
+    macro_rules! end_token {
+        () => {
+            if in_token {
+                tokens.push(std::mem::take(&mut token));
+                in_token = false;
+            }
+        };
+    }
+
+    while let Some(c) = chars.next() {
+        if at_line_start && depth == 0 && !in_quotes {
+            at_line_start = false;
+            if tokens.is_empty() && !in_token {
+                entry_line = line;
+                blank_owner = c == ' ' || c == '\t';
+            }
+        }
+        if in_quotes {
+            token.push(c);
+            match c {
+                '\\' => {
+                    if let Some(next) = chars.next() {
+                        if next == '\n' {
+                            line += 1;
+                        }
+                        token.push(next);
+                    }
+                }
+                '"' => in_quotes = false,
+                '\n' => line += 1,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\\' => {
+                in_token = true;
+                token.push(c);
+                if let Some(next) = chars.next() {
+                    token.push(next);
+                }
+            }
+            '"' => {
+                in_token = true;
+                in_quotes = true;
+                token.push(c);
+            }
+            ';' => {
+                end_token!();
+                for skipped in chars.by_ref() {
+                    if skipped == '\n' {
+                        break;
+                    }
+                }
+                line += 1;
+                if depth == 0 {
+                    if !tokens.is_empty() {
+                        entries.push(Entry {
+                            line: entry_line,
+                            blank_owner,
+                            tokens: std::mem::take(&mut tokens),
+                        });
+                    }
+                    at_line_start = true;
+                }
+            }
+            '(' => {
+                end_token!();
+                depth += 1;
+            }
+            ')' => {
+                end_token!();
+                if depth == 0 {
+                    return Err(invalid(
+                        &Location { file: file.to_path_buf(), line },
+                        "')' without a matching '('",
+                    ));
+                }
+                depth -= 1;
+            }
+            '\n' => {
+                end_token!();
+                line += 1;
+                if depth == 0 {
+                    if !tokens.is_empty() {
+                        entries.push(Entry {
+                            line: entry_line,
+                            blank_owner,
+                            tokens: std::mem::take(&mut tokens),
+                        });
+                    }
+                    at_line_start = true;
+                }
+            }
+            ' ' | '\t' | '\r' => end_token!(),
+            other => {
+                in_token = true;
+                token.push(other);
+            }
+        }
+    }
+    let location = Location { file: file.to_path_buf(), line: entry_line };
+    if in_quotes {
+        return Err(invalid(&location, "quoted string is not closed"));
+    }
+    if depth > 0 {
+        return Err(invalid(&location, "'(' is not closed"));
+    }
+    if in_token {
+        tokens.push(token);
+    }
+    if !tokens.is_empty() {
+        entries.push(Entry { line: entry_line, blank_owner, tokens });
+    }
+    Ok(entries)
+}
+
+/// A record as read, before RRsets are formed.
+struct ParsedRecord {
+    name: Name,
+    ttl: u32,
+    rdata: RData,
+    location: Location,
+}
+
+struct ReadState {
+    origin: Name,
+    default_ttl: Option<u32>,
+    last_ttl: Option<u32>,
+    last_owner: Option<Name>,
+}
+
+/// A master-file name: ASCII with `\\` escapes, case kept, relative to `origin`
+/// unless it ends in a dot (RFC 1035 §5.1).
+pub fn parse_ascii_name(text: &str, origin: &Name) -> Result<Name, String> {
+    if text == "@" {
+        return Ok(origin.clone());
+    }
+    let name = Name::from_ascii(text).map_err(|e| format!("bad name '{text}': {e}"))?;
+    if name.is_fqdn() {
+        Ok(name)
+    } else {
+        name.append_name(origin).map_err(|e| format!("bad name '{text}': {e}"))
+    }
+}
+
+fn parse_name(text: &str, origin: &Name, location: &Location) -> Result<Name, ZoneFileError> {
+    let name = parse_ascii_name(text, origin).map_err(|message| invalid(location, message))?;
+    check_name_lengths(&name, location)?;
+    Ok(name)
+}
+
+fn check_name_lengths(name: &Name, location: &Location) -> Result<(), ZoneFileError> {
+    for label in name.iter() {
+        if label.len() > 63 {
+            return Err(invalid(location, format!("label of {} octets in '{name}' (at most 63)", label.len())));
+        }
+    }
+    if name.len() > 255 {
+        return Err(invalid(location, format!("name '{name}' is longer than 255 octets")));
+    }
+    Ok(())
+}
+
+fn is_class(token: &str) -> bool {
+    matches!(token.to_ascii_uppercase().as_str(), "IN" | "CH" | "CS" | "HS" | "ANY" | "NONE")
+        || token.to_ascii_uppercase().starts_with("CLASS")
+}
+
+fn read_file(
+    path: &Path,
+    state: &mut ReadState,
+    depth: usize,
+    records: &mut Vec<ParsedRecord>,
+) -> Result<(), ZoneFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ZoneFileError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    for entry in split_entries(&text, path)? {
+        let location = Location { file: path.to_path_buf(), line: entry.line };
+        let first = entry.tokens[0].as_str();
+        if !entry.blank_owner && first.starts_with('$') {
+            read_directive(&entry, path, state, depth, records, &location)?;
+            continue;
+        }
+        let (owner, rest) = if entry.blank_owner {
+            let owner = state
+                .last_owner
+                .clone()
+                .ok_or_else(|| invalid(&location, "record has no owner and no previous owner"))?;
+            (owner, &entry.tokens[..])
+        } else {
+            (parse_name(first, &state.origin, &location)?, &entry.tokens[1..])
+        };
+        state.last_owner = Some(owner.clone());
+        records.push(read_record(owner, rest, state, &location)?);
+    }
+    Ok(())
+}
+
+fn read_directive(
+    entry: &Entry,
+    path: &Path,
+    state: &mut ReadState,
+    depth: usize,
+    records: &mut Vec<ParsedRecord>,
+    location: &Location,
+) -> Result<(), ZoneFileError> {
+    let directive = entry.tokens[0].to_ascii_uppercase();
+    let argument = entry.tokens.get(1).map(String::as_str);
+    match (directive.as_str(), argument) {
+        ("$ORIGIN", Some(name)) => {
+            let origin = parse_ascii_name(name, &state.origin)
+                .map_err(|e| invalid(location, format!("bad $ORIGIN: {e}")))?;
+            state.origin = origin;
+        }
+        ("$TTL", Some(ttl)) => {
+            let ttl = parse_ttl(ttl).map_err(|e| invalid(location, format!("bad $TTL '{ttl}': {e}")))?;
+            state.default_ttl = Some(ttl);
+        }
+        ("$INCLUDE", Some(file)) => {
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(invalid(location, "$INCLUDE nested too deeply"));
+            }
+            let included = path.parent().unwrap_or(Path::new(".")).join(file);
+            let saved_origin = state.origin.clone();
+            if let Some(origin) = entry.tokens.get(2) {
+                state.origin = parse_ascii_name(origin, &state.origin)
+                    .map_err(|e| invalid(location, format!("bad $INCLUDE origin: {e}")))?;
+            }
+            read_file(&included, state, depth + 1, records)?;
+            // RFC 1035 §5.1: the origin reverts after an $INCLUDE.
+            state.origin = saved_origin;
+        }
+        (other, None) if ["$ORIGIN", "$TTL", "$INCLUDE"].contains(&other) => {
+            return Err(invalid(location, format!("{other} needs an argument")));
+        }
+        (other, _) => return Err(invalid(location, format!("unknown directive {other}"))),
+    }
+    Ok(())
+}
+
+fn read_record(
+    owner: Name,
+    tokens: &[String],
+    state: &mut ReadState,
+    location: &Location,
+) -> Result<ParsedRecord, ZoneFileError> {
+    let mut ttl = None;
+    let mut index = 0;
+    // [TTL] [CLASS] TYPE or [CLASS] [TTL] TYPE (RFC 1035 §5.1).
+    while index < tokens.len() && index < 2 {
+        let token = tokens[index].as_str();
+        if ttl.is_none() && token.starts_with(|c: char| c.is_ascii_digit()) {
+            ttl = Some(parse_ttl(token).map_err(|e| invalid(location, format!("bad TTL '{token}': {e}")))?);
+        } else if is_class(token) {
+            if !token.eq_ignore_ascii_case("IN") {
+                return Err(invalid(location, format!("class {token} is not served; only IN")));
+            }
+        } else {
+            break;
+        }
+        index += 1;
+    }
+    let type_token = tokens
+        .get(index)
+        .ok_or_else(|| invalid(location, "record has no type"))?;
+    let record_type = RecordType::from_str(&type_token.to_ascii_uppercase())
+        .map_err(|_| invalid(location, format!("unknown record type '{type_token}'")))?;
+    match record_type {
+        RecordType::DNAME => return Err(invalid(location, "DNAME is not supported")),
+        RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::TSIG => {
+            return Err(invalid(location, format!("{record_type} is not a record type a zone can hold")));
+        }
+        _ => {}
+    }
+    let ttl = match ttl.or(state.default_ttl).or(state.last_ttl) {
+        Some(ttl) => ttl,
+        None => return Err(invalid(location, "record has no TTL and no $TTL is in effect")),
+    };
+    state.last_ttl = Some(ttl);
+    let rdata_text = tokens[index + 1..].join(" ");
+    if rdata_text.is_empty() {
+        return Err(invalid(location, format!("{record_type} record has no data")));
+    }
+    let rdata = parse_rdata(&owner, ttl, record_type, &rdata_text, &state.origin)
+        .map_err(|message| invalid(location, message))?;
+    Ok(ParsedRecord { name: owner, ttl, rdata, location: location.clone() })
+}
+
+/// Parses one record's RDATA with hickory's master-file parser, so relative
+/// names inside RDATA resolve against the current origin.
+fn parse_rdata(owner: &Name, ttl: u32, record_type: RecordType, rdata: &str, origin: &Name) -> Result<RData, String> {
+    let text = format!("$ORIGIN {origin}\n{owner} {ttl} IN {record_type} {rdata}\n");
+    let (_, rrsets) = Parser::new(text, None, Some(origin.clone()))
+        .parse()
+        .map_err(|e| format!("bad {record_type} data '{rdata}': {e}"))?;
+    rrsets
+        .into_values()
+        .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
+        .map(|record| record.data)
+        .next()
+        .ok_or_else(|| format!("bad {record_type} data '{rdata}': no record parsed"))
+}
+
+/// Normalizes and checks one RDATA; returns it in wire form.
+fn check_rdata(rdata: RData, location: &Location) -> Result<Vec<u8>, ZoneFileError> {
+    let rdata = match rdata {
+        RData::TXT(txt) => {
+            if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
+                return Err(invalid(location, format!("TXT string of {} bytes (at most 255 per string)", long.len())));
+            }
+            RData::TXT(txt)
+        }
+        RData::SVCB(svcb) => RData::SVCB(sort_svc_params(svcb, location)?),
+        RData::HTTPS(https) => {
+            RData::HTTPS(hickory_proto::rr::rdata::HTTPS(sort_svc_params(https.0, location)?))
+        }
+        other => other,
+    };
+    for name in rdata_names(&rdata) {
+        check_name_lengths(name, location)?;
+    }
+    rdata_to_wire(&rdata).map_err(|e| invalid(location, e.to_string()))
+}
+
+/// RFC 9460 §2.2: SvcParamKeys must appear in increasing order, each at most once.
+pub fn sort_svc_params(mut svcb: SVCB, location: &Location) -> Result<SVCB, ZoneFileError> {
+    svcb.svc_params.sort_by_key(|(key, _)| u16::from(*key));
+    if let Some(pair) = svcb
+        .svc_params
+        .windows(2)
+        .find(|pair| u16::from(pair[0].0) == u16::from(pair[1].0))
+    {
+        return Err(invalid(location, format!("SvcParamKey {} appears twice", pair[0].0)));
+    }
+    Ok(svcb)
+}
+
+/// Names carried inside RDATA that the additional-section and glue logic care about.
+fn rdata_names(rdata: &RData) -> Vec<&Name> {
+    match rdata {
+        RData::NS(ns) => vec![&ns.0],
+        RData::CNAME(cname) => vec![&cname.0],
+        RData::MX(mx) => vec![&mx.exchange],
+        RData::SRV(srv) => vec![&srv.target],
+        RData::SVCB(svcb) => vec![&svcb.target_name],
+        RData::HTTPS(https) => vec![&https.0.target_name],
+        RData::SOA(soa) => vec![&soa.mname, &soa.rname],
+        _ => vec![],
+    }
+}
+
+/// Origin a zone file declares by its name: `zones/example.test.zone` → `example.test.`.
+pub fn origin_from_file_name(path: &Path) -> Result<Name, ZoneFileError> {
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".zone"))
+        .ok_or_else(|| ZoneFileError::Zone {
+            file: path.to_path_buf(),
+            message: "zone file names must be '<origin>.zone'".into(),
+        })?;
+    let mut origin = Name::from_ascii(stem).map_err(|e| ZoneFileError::Zone {
+        file: path.to_path_buf(),
+        message: format!("file name does not give a valid origin '{stem}': {e}"),
+    })?;
+    origin.set_fqdn(true);
+    Ok(origin.to_lowercase())
+}
+
+/// Reads, parses and checks one zone file whose origin is `origin`.
+pub fn load_zone_file(path: &Path, origin: &Name) -> Result<ZoneContent, ZoneFileError> {
+    let mut state = ReadState {
+        origin: origin.clone(),
+        default_ttl: None,
+        last_ttl: None,
+        last_owner: None,
+    };
+    let mut records = Vec::new();
+    read_file(path, &mut state, 0, &mut records)?;
+    build_zone(path, origin, records)
+}
+
+fn build_zone(path: &Path, origin: &Name, records: Vec<ParsedRecord>) -> Result<ZoneContent, ZoneFileError> {
+    let zone_error = |message: String| ZoneFileError::Zone { file: path.to_path_buf(), message };
+    let mut rrsets: BTreeMap<Vec<u8>, ZoneRrset> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut soa_serial = None;
+    for record in records {
+        let location = &record.location;
+        if !origin.zone_of(&record.name) {
+            return Err(invalid(location, format!("'{}' is outside the zone {origin}", record.name)));
+        }
+        let record_type = record.rdata.record_type();
+        if let RData::SOA(soa) = &record.rdata {
+            if record.name.to_lowercase() != *origin {
+                return Err(invalid(location, format!("SOA at '{}', not at the apex {origin}", record.name)));
+            }
+            if soa_serial.is_some() {
+                return Err(invalid(location, "a second SOA record; a zone has exactly one"));
+            }
+            soa_serial = Some(soa.serial);
+        }
+        let wire = check_rdata(record.rdata, location)?;
+        let key = rrset_key(&name_key(&record.name), u16::from(record_type));
+        let rrset = rrsets.entry(key).or_insert_with(|| ZoneRrset {
+            name: record.name.to_lowercase(),
+            record_type,
+            ttl: record.ttl,
+            rdatas: Vec::new(),
+            location: location.clone(),
+        });
+        if rrset.ttl != record.ttl {
+            // RFC 2181 §5.2: TTLs of an RRset must match; keep the first, as Knot does.
+            warnings.push(format!(
+                "{location}: TTL {} differs from {} earlier in the {} RRset at {}; using {}",
+                record.ttl, rrset.ttl, record_type, rrset.name, rrset.ttl
+            ));
+        }
+        // RFC 2181 §5: duplicate records in an RRset are dropped.
+        if !rrset.rdatas.contains(&wire) {
+            rrset.rdatas.push(wire);
+        }
+        if record_type == RecordType::CNAME && rrset.rdatas.len() > 1 {
+            return Err(invalid(location, format!("a second CNAME at '{}'; a name has at most one", rrset.name)));
+        }
+    }
+    let soa_serial = soa_serial.ok_or_else(|| zone_error(format!("no SOA record at the apex {origin}")))?;
+    check_structure(origin, &rrsets, &mut warnings)?;
+    let mut hasher = Sha256::new();
+    for (key, rrset) in &rrsets {
+        hasher.update((key.len() as u32).to_be_bytes());
+        hasher.update(key);
+        hasher.update(rrset.ttl.to_be_bytes());
+        for rdata in &rrset.rdatas {
+            hasher.update((rdata.len() as u32).to_be_bytes());
+            hasher.update(rdata);
+        }
+    }
+    let digest = data_encoding::HEXLOWER.encode(&hasher.finalize());
+    Ok(ZoneContent { origin: origin.clone(), soa_serial, rrsets, digest, warnings })
+}
+
+/// Zone-wide checks: apex NS, glue, CNAME exclusivity, occluded data.
+fn check_structure(
+    origin: &Name,
+    rrsets: &BTreeMap<Vec<u8>, ZoneRrset>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ZoneFileError> {
+    let origin_key = name_key(origin);
+    let apex_ns_key = rrset_key(&origin_key, u16::from(RecordType::NS));
+    let Some(apex_ns) = rrsets.get(&apex_ns_key) else {
+        let soa = rrsets.get(&rrset_key(&origin_key, u16::from(RecordType::SOA)));
+        let location = soa.map(|s| s.location.clone()).unwrap_or(Location { file: PathBuf::new(), line: 0 });
+        return Err(invalid(&location, format!("no NS records at the apex {origin}")));
+    };
+    let _ = apex_ns;
+    let has_address = |name: &Name| {
+        let key = name_key(name);
+        rrsets.contains_key(&rrset_key(&key, u16::from(RecordType::A)))
+            || rrsets.contains_key(&rrset_key(&key, u16::from(RecordType::AAAA)))
+    };
+    let mut cuts: Vec<Vec<u8>> = Vec::new();
+    for (key, rrset) in rrsets {
+        let node = &key[..key.len() - 3];
+        if rrset.record_type == RecordType::NS {
+            if node != origin_key.as_slice() {
+                cuts.push(node.to_vec());
+            }
+            for rdata in &rrset.rdatas {
+                let target = crate::wire::name_from_wire(rdata)
+                    .ok_or_else(|| invalid(&rrset.location, "NS data does not decode"))?;
+                if origin.zone_of(&target) && !has_address(&target) {
+                    return Err(invalid(
+                        &rrset.location,
+                        format!("name server '{target}' is inside the zone but has no A or AAAA record (glue)"),
+                    ));
+                }
+            }
+        }
+        if rrset.record_type == RecordType::CNAME {
+            if node == origin_key.as_slice() {
+                return Err(invalid(&rrset.location, "CNAME at the zone apex (it would sit beside SOA and NS)"));
+            }
+            let node_rrsets = rrsets
+                .range(node.to_vec()..)
+                .take_while(|(k, _)| k.len() == key.len() && k.starts_with(node));
+            if let Some((_, other)) = node_rrsets.into_iter().find(|(_, r)| r.record_type != RecordType::CNAME) {
+                return Err(invalid(
+                    &other.location,
+                    format!("{} beside a CNAME at '{}' (RFC 1034 §3.6.2: a CNAME name has no other data)", other.record_type, rrset.name),
+                ));
+            }
+        }
+    }
+    for (key, rrset) in rrsets {
+        let node = &key[..key.len() - 3];
+        let below_cut = cuts.iter().any(|cut| node.starts_with(cut) && (node != cut.as_slice() || rrset.record_type != RecordType::NS));
+        let is_glue = matches!(rrset.record_type, RecordType::A | RecordType::AAAA);
+        if below_cut && !is_glue && !(rrset.record_type == RecordType::DS && cuts.iter().any(|c| c.as_slice() == node)) {
+            warnings.push(format!(
+                "{}: {} at '{}' is below a delegation and will not be served (occluded)",
+                rrset.location, rrset.record_type, rrset.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load(text: &str) -> Result<ZoneContent, ZoneFileError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("example.test.zone");
+        std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write");
+        let origin = origin_from_file_name(&path).expect("origin");
+        load_zone_file(&path, &origin)
+    }
+
+    const GOOD: &str = concat!(
+        "$TTL 300\n",
+        "@ IN SOA ns1 hostmaster ( 2024010101 ; serial\n",
+        "  3600 900 604800 60 )\n",
+        "  IN NS ns1\n",
+        "ns1 IN A 192.0.2.1\n",
+        "svc 600 IN SVCB 1 host port=8443 alpn=h2\n",
+        "host IN A 192.0.2.2\n",
+        "txt IN TXT \"a b\" \"c;d\" ; comment\n",
+        "a.b.c IN A 192.0.2.3\n",
+    );
+
+    #[test]
+    fn a_good_zone_loads_with_relative_names_and_multiline_soa() {
+        let zone = load(GOOD).expect("loads");
+        assert_eq!(zone.soa_serial, 2024010101);
+        assert_eq!(zone.rrsets.len(), 7);
+        let svc = zone
+            .rrsets
+            .values()
+            .find(|r| r.record_type == RecordType::SVCB)
+            .expect("svcb");
+        assert_eq!(svc.ttl, 600);
+        // Params were sorted: alpn (1) before port (3).
+        assert!(svc.rdatas[0].windows(2).position(|w| w == [0, 1]) < svc.rdatas[0].windows(2).position(|w| w == [0, 3]));
+        let txt = zone.rrsets.values().find(|r| r.record_type == RecordType::TXT).expect("txt");
+        assert_eq!(txt.rdatas[0], b"\x03a b\x03c;d");
+    }
+
+    #[test]
+    fn same_content_same_digest() {
+        let a = load(GOOD).expect("a");
+        let b = load(&GOOD.replace("; serial", "; another comment")).expect("b");
+        assert_eq!(a.digest, b.digest);
+        let c = load(&GOOD.replace("192.0.2.3", "192.0.2.4")).expect("c");
+        assert_ne!(a.digest, c.digest);
+    }
+
+    fn error_of(text: &str) -> String {
+        match load(text) {
+            Ok(_) => panic!("zone should not load:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("x IN CNAME host\nx IN A 192.0.2.9\n", ":11:", "beside a CNAME"),
+            ("out.example.org. IN A 192.0.2.9\n", ":10:", "outside the zone"),
+            ("bad IN A 300.1.1.1\n", ":10:", "bad A data"),
+            ("t IN TXT \"", ":10:", "not closed"),
+            (&format!("t IN TXT \"{}\"\n", "x".repeat(256)), ":10:", "at most 255"),
+            (&format!("{} IN A 192.0.2.9\n", "l".repeat(64)), ":10:", "exceed 63"),
+            ("s IN SVCB 1 host alpn=h2 alpn=h3\n", ":10:", "appears twice"),
+            ("@ IN SOA ns1 hm 1 2 3 4 5\n", ":10:", "second SOA"),
+            ("q IN NS ns.q\n", ":10:", "no A or AAAA"),
+            ("@ IN CNAME host\n", "", "CNAME"),
+            ("$FOO bar\n", ":10:", "unknown directive"),
+            ("x IN WXYZ 1\n", ":10:", "unknown record type"),
+            ("x CH TXT \"a\"\n", ":10:", "only IN"),
+        ];
+        for (extra, line, problem) in cases {
+            let message = error_of(&format!("{GOOD}{extra}"));
+            assert!(message.contains("example.test.zone"), "{message}");
+            assert!(message.contains(line), "expected line {line} in: {message}");
+            assert!(message.contains(problem), "expected '{problem}' in: {message}");
+        }
+    }
+
+    #[test]
+    fn zone_level_requirements() {
+        assert!(error_of("$TTL 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n").contains("no SOA"));
+        assert!(error_of("$TTL 60\n@ IN SOA ns1 hm 1 2 3 4 5\n").contains("no NS"));
+        assert!(error_of("@ IN SOA ns1 hm 1 2 3 4 5\n").contains("no TTL"));
+    }
+
+    #[test]
+    fn occluded_data_is_a_warning() {
+        let zone = load(&format!("{GOOD}sub IN NS ns.sub\nns.sub IN A 192.0.2.7\nwww.sub IN TXT \"x\"\n")).expect("loads");
+        assert_eq!(zone.warnings.len(), 1, "{:?}", zone.warnings);
+        assert!(zone.warnings[0].contains("occluded"));
+    }
+}
