@@ -390,7 +390,14 @@ fn read_record(
         None => return Err(invalid(location, "record has no TTL and no $TTL is in effect")),
     };
     state.last_ttl = Some(ttl);
-    let rdata_text = tokens[index + 1..].join(" ");
+    let mut rdata_tokens: Vec<String> = tokens[index + 1..].to_vec();
+    // hickory's SVCB/HTTPS parser ignores the origin for TargetName: make a
+    // relative target absolute here (RFC 9460 §2.1 presentation format).
+    if matches!(record_type, RecordType::SVCB | RecordType::HTTPS) && rdata_tokens.len() >= 2 {
+        let target = parse_ascii_name(&rdata_tokens[1], &state.origin).map_err(|message| invalid(location, message))?;
+        rdata_tokens[1] = target.to_ascii();
+    }
+    let rdata_text = rdata_tokens.join(" ");
     if rdata_text.is_empty() {
         return Err(invalid(location, format!("{record_type} record has no data")));
     }
@@ -655,6 +662,8 @@ mod tests {
             .find(|r| r.record_type == RecordType::SVCB)
             .expect("svcb");
         assert_eq!(svc.ttl, 600);
+        // The relative TargetName was completed with the origin.
+        assert!(svc.rdatas[0].windows(19).any(|w| w == b"\x04host\x07example\x04test\x00"));
         // Params were sorted: alpn (1) before port (3).
         assert!(svc.rdatas[0].windows(2).position(|w| w == [0, 1]) < svc.rdatas[0].windows(2).position(|w| w == [0, 3]));
         let txt = zone.rrsets.values().find(|r| r.record_type == RecordType::TXT).expect("txt");
