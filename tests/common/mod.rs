@@ -1,0 +1,185 @@
+//! Shared helpers for the integration tests: an in-process server on
+//! 127.0.0.1:0 with a temporary data directory, and a raw DNS client that
+//! sees every header bit and section (hickory-proto messages over std sockets).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use mimidns::config::Config;
+use mimidns::server::RunningServer;
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub address: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// Starts mimidns in-process on 127.0.0.1:0 serving `zones_dir`.
+pub async fn start_server(zones_dir: &Path) -> TestServer {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    start_server_in(zones_dir, data_dir).await
+}
+
+pub async fn start_server_in(zones_dir: &Path, data_dir: tempfile::TempDir) -> TestServer {
+    let config = Config {
+        listen: vec!["127.0.0.1:0".parse().expect("address")],
+        zones_dir: zones_dir.to_path_buf(),
+        data_dir: data_dir.path().to_path_buf(),
+        tcp_max_connections: 8,
+        tcp_idle_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let server = mimidns::server::start(&config).await.expect("server starts");
+    let address = server.udp_addresses[0];
+    TestServer { server, address, data_dir }
+}
+
+/// How to ask.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask {
+    pub edns: Option<u16>,
+    pub dnssec_ok: bool,
+    pub tcp: bool,
+}
+
+impl Ask {
+    pub const UDP: Ask = Ask { edns: Some(1232), dnssec_ok: false, tcp: false };
+    pub const TCP: Ask = Ask { edns: Some(1232), dnssec_ok: false, tcp: true };
+    pub const UDP_NO_EDNS: Ask = Ask { edns: None, dnssec_ok: false, tcp: false };
+    pub const TCP_NO_EDNS: Ask = Ask { edns: None, dnssec_ok: false, tcp: true };
+}
+
+pub fn query_message(name: &str, record_type: RecordType, ask: Ask) -> Message {
+    let mut message = Message::new(next_id(), MessageType::Query, OpCode::Query);
+    let mut query = Query::query(Name::from_ascii(name).expect("name"), record_type);
+    query.set_query_class(DNSClass::IN);
+    message.add_query(query);
+    if let Some(payload) = ask.edns {
+        let mut edns = Edns::new();
+        edns.set_max_payload(payload);
+        edns.set_dnssec_ok(ask.dnssec_ok);
+        message.set_edns(edns);
+    }
+    message
+}
+
+fn next_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(1000);
+    NEXT.fetch_add(7, Ordering::Relaxed)
+}
+
+/// Sends raw bytes and returns the raw reply (None on timeout or close).
+pub fn exchange_raw(address: SocketAddr, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    if tcp {
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(packet);
+        stream.write_all(&framed).expect("write");
+        read_tcp_message(&mut stream)
+    } else {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.set_read_timeout(Some(Duration::from_millis(1500))).expect("timeout");
+        socket.send_to(packet, address).expect("send");
+        let mut buffer = vec![0u8; 65535];
+        match socket.recv_from(&mut buffer) {
+            Ok((length, _)) => Some(buffer[..length].to_vec()),
+            Err(_) => None,
+        }
+    }
+}
+
+pub fn read_tcp_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).ok()?;
+    let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut message).ok()?;
+    Some(message)
+}
+
+pub fn ask(address: SocketAddr, name: &str, record_type: RecordType, how: Ask) -> Message {
+    let request = query_message(name, record_type, how);
+    let bytes = request.to_vec().expect("encode");
+    let reply = exchange_raw(address, &bytes, how.tcp).expect("a reply");
+    let message = Message::from_vec(&reply).expect("reply decodes");
+    assert_eq!(message.metadata.id, request.metadata.id, "reply id matches");
+    message
+}
+
+/// A record in a comparable form: lower-case owner, TTL, type, RDATA text.
+pub fn record_text(record: &Record) -> String {
+    format!(
+        "{} {} {} {}",
+        record.name.to_ascii().to_ascii_lowercase(),
+        record.ttl,
+        record.record_type(),
+        record.data
+    )
+}
+
+pub fn section_texts(records: &[Record]) -> Vec<String> {
+    let mut texts: Vec<String> = records.iter().map(record_text).collect();
+    texts.sort();
+    texts
+}
+
+/// A free loopback port for a third-party daemon (bind both, then release).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Waits until something answers DNS for `zone` on `address` over UDP.
+pub fn wait_for_dns(address: SocketAddr, zone: &str) {
+    for _ in 0..100 {
+        let request = query_message(zone, RecordType::SOA, Ask::UDP);
+        if let Some(reply) = exchange_raw(address, &request.to_vec().expect("encode"), false) {
+            if Message::from_vec(&reply).is_ok_and(|m| m.answers.len() == 1) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing answers DNS for {zone} on {address}");
+}
+
+/// The path of a required interop tool; fails clearly when it is missing.
+pub fn require_tool(tool: &str) -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&paths).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]) {
+        let candidate = dir.join(tool);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("{tool} is not installed; ./test.sh (and .ci/run) install it with apt-get");
+}
+
+/// A child process, killed by its PID when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub name: &'static str,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
