@@ -25,10 +25,10 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::name_key::{name_key, rrset_key};
-use crate::rrset::{encode_rrset, RrsetOwner, StoredRrset};
-use crate::store::{zone_prefix, RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta};
+use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
+use crate::store::{RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta, zone_prefix};
 use crate::wire::{name_to_wire, rtype};
-use crate::zone_file::{load_zone_file, origin_from_file_name, ZoneContent, ZoneFileError};
+use crate::zone_file::{ZoneContent, ZoneFileError, load_zone_file, origin_from_file_name};
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
@@ -37,7 +37,10 @@ pub enum CatalogError {
     #[error(transparent)]
     ZoneFile(#[from] ZoneFileError),
     #[error("cannot list zone directory {dir}: {source}")]
-    ZoneDir { dir: PathBuf, source: std::io::Error },
+    ZoneDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no zone files (*.zone) in {0}")]
     NoZones(PathBuf),
     #[error("the stored SOA of {0} is unreadable")]
@@ -93,7 +96,12 @@ pub fn soa_with_serial(rdata: &[u8], serial: u32) -> Option<Vec<u8>> {
 /// The MINIMUM field of SOA RDATA.
 pub fn soa_minimum(rdata: &[u8]) -> Option<u32> {
     let at = soa_serial_offset(rdata)? + 16;
-    Some(u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]))
+    Some(u32::from_be_bytes([
+        rdata[at],
+        rdata[at + 1],
+        rdata[at + 2],
+        rdata[at + 3],
+    ]))
 }
 
 /// RFC 1982 §3.2: is `a` greater than `b` in serial number arithmetic?
@@ -127,7 +135,10 @@ pub struct Catalog {
 impl Catalog {
     /// Reconciles every `*.zone` file in `zones_dir` with the store and
     /// returns the catalog serving them.
-    pub fn load(store: Store, zones_dir: &Path) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
+    pub fn load(
+        store: Store,
+        zones_dir: &Path,
+    ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
         let files = zone_files(zones_dir)?;
         let mut zones = ZoneMap::new();
         let mut reports = Vec::new();
@@ -171,7 +182,11 @@ impl Catalog {
 
     /// Applies RRset writes (keys without the zone id) to one zone atomically,
     /// bumps its serial once, and returns once the change is durable.
-    pub async fn apply(&self, origin: &Name, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<u32, CatalogError> {
+    pub async fn apply(
+        &self,
+        origin: &Name,
+        writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<u32, CatalogError> {
         let serial = {
             let _guard = self.write_lock.lock().await;
             let zone = self
@@ -185,7 +200,10 @@ impl Catalog {
             let mut cuts = zone.cuts.clone();
             let mut has_wildcards = zone.has_wildcards;
             let prefix = zone_prefix(zone.id);
-            let mut commit = ZoneCommit { origin_key: zone.origin_key.clone(), ..ZoneCommit::default() };
+            let mut commit = ZoneCommit {
+                origin_key: zone.origin_key.clone(),
+                ..ZoneCommit::default()
+            };
             for (key, value) in writes {
                 if let Some((node, record_type)) = crate::name_key::split_rrset_key(&key) {
                     if record_type == rtype::NS && node != zone.origin_key.as_slice() {
@@ -202,10 +220,17 @@ impl Catalog {
                 full.extend_from_slice(&key);
                 commit.rrsets.push(RrsetWrite { key: full, value });
             }
-            let soa = soa_rrset_with_serial(&zone.soa, serial).ok_or_else(|| CatalogError::BadSoa(zone.origin.to_string()))?;
-            commit.rrsets.push(RrsetWrite { key: soa_key(&zone), value: Some(soa.clone()) });
+            let soa = soa_rrset_with_serial(&zone.soa, serial)
+                .ok_or_else(|| CatalogError::BadSoa(zone.origin.to_string()))?;
+            commit.rrsets.push(RrsetWrite {
+                key: soa_key(&zone),
+                value: Some(soa.clone()),
+            });
             meta.serial = serial;
-            meta.cuts = cuts.iter().map(|c| data_encoding::HEXLOWER.encode(c)).collect();
+            meta.cuts = cuts
+                .iter()
+                .map(|c| data_encoding::HEXLOWER.encode(c))
+                .collect();
             meta.has_wildcards = has_wildcards;
             commit.meta = Some(meta);
             self.store.commit(&commit)?;
@@ -244,7 +269,10 @@ fn soa_rrset_with_serial(soa: &StoredRrset, serial: u32) -> Option<Vec<u8>> {
 
 /// The `*.zone` files of a directory, sorted.
 pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ZoneDir { dir: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ZoneDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
@@ -258,11 +286,16 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
 }
 
 /// Brings the store in line with a zone file (see the module documentation).
-fn reconcile_zone_file(store: &Store, content: &ZoneContent) -> Result<(ServedZone, ZoneLoadReport), CatalogError> {
+fn reconcile_zone_file(
+    store: &Store,
+    content: &ZoneContent,
+) -> Result<(ServedZone, ZoneLoadReport), CatalogError> {
     let origin_key = name_key(&content.origin);
     let origin_text = content.origin.to_string();
     let existing = store.zone_meta(&origin_key)?;
-    let unchanged = existing.as_ref().is_some_and(|meta| meta.file_digest == content.digest);
+    let unchanged = existing
+        .as_ref()
+        .is_some_and(|meta| meta.file_digest == content.digest);
     let mut meta = match existing {
         Some(meta) => meta,
         None => ZoneMeta {
@@ -283,21 +316,37 @@ fn reconcile_zone_file(store: &Store, content: &ZoneContent) -> Result<(ServedZo
     let soa_key = full_key(&rrset_key(&origin_key, rtype::SOA));
     if !unchanged {
         let first_load = meta.file_digest.is_empty();
-        let mut commit = ZoneCommit { origin_key: origin_key.clone(), ..ZoneCommit::default() };
+        let mut commit = ZoneCommit {
+            origin_key: origin_key.clone(),
+            ..ZoneCommit::default()
+        };
         let new_keys: HashSet<Vec<u8>> = content.rrsets.keys().map(|k| full_key(k)).collect();
         for old in store.zonefile_keys(meta.id)? {
             if !new_keys.contains(&old) {
-                if store.rrset(&old)?.is_some_and(|r| r.owner() == RrsetOwner::ZoneFile) {
-                    commit.rrsets.push(RrsetWrite { key: old.clone(), value: None });
+                if store
+                    .rrset(&old)?
+                    .is_some_and(|r| r.owner() == RrsetOwner::ZoneFile)
+                {
+                    commit.rrsets.push(RrsetWrite {
+                        key: old.clone(),
+                        value: None,
+                    });
                 }
                 commit.zonefile_keys.push((old, false));
             }
         }
-        let serial = if first_load { content.soa_serial } else { next_serial(meta.serial, Some(content.soa_serial)) };
+        let serial = if first_load {
+            content.soa_serial
+        } else {
+            next_serial(meta.serial, Some(content.soa_serial))
+        };
         for (key, rrset) in &content.rrsets {
             let full = full_key(key);
             let rdatas = if full == soa_key {
-                let patched = rrset.rdatas.first().and_then(|r| soa_with_serial(r, serial));
+                let patched = rrset
+                    .rdatas
+                    .first()
+                    .and_then(|r| soa_with_serial(r, serial));
                 vec![patched.ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?]
             } else {
                 rrset.rdatas.clone()
@@ -310,9 +359,15 @@ fn reconcile_zone_file(store: &Store, content: &ZoneContent) -> Result<(ServedZo
                         warn!(zone = %origin_text, name = %rrset.name, rtype = %rrset.record_type,
                             "the zone file now declares an RRset written through the admin API; the zone file's replaces it");
                     }
-                    commit.rrsets.push(RrsetWrite { key: full.clone(), value: Some(value) });
+                    commit.rrsets.push(RrsetWrite {
+                        key: full.clone(),
+                        value: Some(value),
+                    });
                 }
-                None => commit.rrsets.push(RrsetWrite { key: full.clone(), value: Some(value) }),
+                None => commit.rrsets.push(RrsetWrite {
+                    key: full.clone(),
+                    value: Some(value),
+                }),
             }
             commit.zonefile_keys.push((full, true));
         }
@@ -333,15 +388,23 @@ fn reconcile_zone_file(store: &Store, content: &ZoneContent) -> Result<(ServedZo
     // Drop cuts whose NS RRset is gone (removed from the file or by the admin API).
     let mut cuts = HashSet::new();
     for hex in &meta.cuts {
-        if let Ok(cut) = data_encoding::HEXLOWER.decode(hex.as_bytes()) {
-            if store.rrset(&full_key(&rrset_key(&cut, rtype::NS)))?.is_some() {
-                cuts.insert(cut);
-            }
+        if let Ok(cut) = data_encoding::HEXLOWER.decode(hex.as_bytes())
+            && store
+                .rrset(&full_key(&rrset_key(&cut, rtype::NS)))?
+                .is_some()
+        {
+            cuts.insert(cut);
         }
     }
-    let soa = store.rrset(&soa_key)?.ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
-    let soa_rdata = soa.rdatas().next().ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
-    let minimum = soa_minimum(soa_rdata).ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
+    let soa = store
+        .rrset(&soa_key)?
+        .ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
+    let soa_rdata = soa
+        .rdatas()
+        .next()
+        .ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
+    let minimum =
+        soa_minimum(soa_rdata).ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
     let zone = ServedZone {
         id: meta.id,
         origin: content.origin.clone(),
@@ -404,8 +467,13 @@ mod tests {
         let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("load");
         assert_eq!(reports[0].serial, 100);
         let origin = Name::from_ascii("example.test.").expect("origin");
-        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let admin_key = rrset_key(&name_key(&Name::from_ascii("adm.example.test.").expect("n")), rtype::A);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let admin_key = rrset_key(
+            &name_key(&Name::from_ascii("adm.example.test.").expect("n")),
+            rtype::A,
+        );
         let value = encode_rrset(RrsetOwner::Admin, 60, &[vec![192, 0, 2, 9]]);
         let serial = runtime
             .block_on(catalog.apply(&origin, vec![(admin_key.clone(), Some(value))]))
@@ -418,7 +486,10 @@ mod tests {
         assert_eq!(reports[0].serial, 101);
         drop(catalog);
         // Changed file with an older serial: serial still increases; admin data kept; removed data gone.
-        write_zone(zones.path(), &ZONE.replace("www A 192.0.2.2\n", "web A 192.0.2.3\n"));
+        write_zone(
+            zones.path(),
+            &ZONE.replace("www A 192.0.2.2\n", "web A 192.0.2.3\n"),
+        );
         let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("reload");
         assert!(reports[0].file_changed);
         assert_eq!(reports[0].serial, 102);
@@ -428,9 +499,24 @@ mod tests {
             k.extend(rrset_key(&name_key(&Name::from_ascii(name).expect("n")), t));
             k
         };
-        assert!(store.rrset(&full("adm.example.test.", rtype::A)).expect("get").is_some());
-        assert!(store.rrset(&full("www.example.test.", rtype::A)).expect("get").is_none());
-        assert!(store.rrset(&full("web.example.test.", rtype::A)).expect("get").is_some());
+        assert!(
+            store
+                .rrset(&full("adm.example.test.", rtype::A))
+                .expect("get")
+                .is_some()
+        );
+        assert!(
+            store
+                .rrset(&full("www.example.test.", rtype::A))
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            store
+                .rrset(&full("web.example.test.", rtype::A))
+                .expect("get")
+                .is_some()
+        );
         drop(catalog);
         // A file serial ahead of the stored one is taken as is.
         write_zone(zones.path(), &ZONE.replace(" 100 ", " 5000 "));

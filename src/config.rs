@@ -16,7 +16,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{origin}: {message}")]
@@ -116,7 +119,10 @@ impl Config {
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let file = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
                     path: path.to_path_buf(),
                     message: e.to_string().trim_end().replace('\n', "\n  "),
@@ -128,12 +134,21 @@ impl Config {
         Self::from_file(file, overrides, &origin)
     }
 
-    fn from_file(file: ConfigFile, overrides: &Overrides, origin: &str) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { origin: origin.to_string(), message };
-        if let Some(version) = file.version {
-            if version != 1 {
-                return Err(invalid(format!("version = {version} is not supported; this build reads version 1")));
-            }
+    fn from_file(
+        file: ConfigFile,
+        overrides: &Overrides,
+        origin: &str,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        if let Some(version) = file.version
+            && version != 1
+        {
+            return Err(invalid(format!(
+                "version = {version} is not supported; this build reads version 1"
+            )));
         }
         let defaults = Self::default();
         let mut config = Self {
@@ -141,9 +156,18 @@ impl Config {
             zones_dir: file.server.zones_dir.unwrap_or(defaults.zones_dir),
             data_dir: file.server.data_dir.unwrap_or(defaults.data_dir),
             udp_workers: file.server.udp_workers.unwrap_or(defaults.udp_workers),
-            tcp_max_connections: file.tcp.max_connections.unwrap_or(defaults.tcp_max_connections),
-            tcp_idle_timeout: file.tcp.idle_timeout_secs.map_or(defaults.tcp_idle_timeout, Duration::from_secs),
-            store_cache_bytes: file.store.cache_mb.map_or(defaults.store_cache_bytes, |mb| mb << 20),
+            tcp_max_connections: file
+                .tcp
+                .max_connections
+                .unwrap_or(defaults.tcp_max_connections),
+            tcp_idle_timeout: file
+                .tcp
+                .idle_timeout_secs
+                .map_or(defaults.tcp_idle_timeout, Duration::from_secs),
+            store_cache_bytes: file
+                .store
+                .cache_mb
+                .map_or(defaults.store_cache_bytes, |mb| mb << 20),
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
         };
@@ -157,10 +181,15 @@ impl Config {
             config.data_dir = dir.clone();
         }
         if config.listen.is_empty() {
-            return Err(invalid("server.listen is empty; give at least one address".into()));
+            return Err(invalid(
+                "server.listen is empty; give at least one address".into(),
+            ));
         }
         if !(1..=64).contains(&config.udp_workers) {
-            return Err(invalid(format!("server.udp-workers = {} is out of range 1..=64", config.udp_workers)));
+            return Err(invalid(format!(
+                "server.udp-workers = {} is out of range 1..=64",
+                config.udp_workers
+            )));
         }
         if config.tcp_max_connections == 0 {
             return Err(invalid("tcp.max-connections must be at least 1".into()));
@@ -172,7 +201,10 @@ impl Config {
             return Err(invalid("store.cache-mb must be at least 1".into()));
         }
         if tracing_subscriber::EnvFilter::try_new(&config.log_level).is_err() {
-            return Err(invalid(format!("log.level = '{}' is not a valid level or filter", config.log_level)));
+            return Err(invalid(format!(
+                "log.level = '{}' is not a valid level or filter",
+                config.log_level
+            )));
         }
         Ok(config)
     }
@@ -191,13 +223,19 @@ mod tests {
 
     #[test]
     fn no_file_gives_the_defaults() {
-        assert_eq!(Config::load(None, &Overrides::default()).expect("defaults"), Config::default());
+        assert_eq!(
+            Config::load(None, &Overrides::default()).expect("defaults"),
+            Config::default()
+        );
     }
 
     #[test]
     fn file_then_flags_override_defaults() {
         let text = "version = 1\n[server]\nlisten = [\"127.0.0.1:53\"]\ndata-dir = \"/var/lib/x\"\n[tcp]\nmax-connections = 9\n";
-        let flags = Overrides { listen: vec!["127.0.0.2:5300".parse().expect("addr")], ..Overrides::default() };
+        let flags = Overrides {
+            listen: vec!["127.0.0.2:5300".parse().expect("addr")],
+            ..Overrides::default()
+        };
         let config = load_text(text, &flags).expect("valid");
         assert_eq!(config.listen, flags.listen);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/x"));
@@ -207,12 +245,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_line_and_key() {
-        let unknown = load_text("[server]\nlisen = []\n", &Overrides::default()).expect_err("unknown key");
+        let unknown =
+            load_text("[server]\nlisen = []\n", &Overrides::default()).expect_err("unknown key");
         let message = unknown.to_string();
-        assert!(message.contains("mimidns.toml") && message.contains("line 2") && message.contains("lisen"), "{message}");
-        let typed = load_text("[tcp]\nmax-connections = \"many\"\n", &Overrides::default()).expect_err("type");
+        assert!(
+            message.contains("mimidns.toml")
+                && message.contains("line 2")
+                && message.contains("lisen"),
+            "{message}"
+        );
+        let typed = load_text("[tcp]\nmax-connections = \"many\"\n", &Overrides::default())
+            .expect_err("type");
         assert!(typed.to_string().contains("line 2"), "{typed}");
-        let range = load_text("[server]\nudp-workers = 0\n", &Overrides::default()).expect_err("range");
+        let range =
+            load_text("[server]\nudp-workers = 0\n", &Overrides::default()).expect_err("range");
         assert!(range.to_string().contains("udp-workers"), "{range}");
         let version = load_text("version = 2\n", &Overrides::default()).expect_err("version");
         assert!(version.to_string().contains("version 1"), "{version}");

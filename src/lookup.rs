@@ -46,7 +46,10 @@ pub struct Answer<'q> {
 
 impl Answer<'_> {
     fn refused() -> Self {
-        Self { rcode: rcode::REFUSED, ..Self::default() }
+        Self {
+            rcode: rcode::REFUSED,
+            ..Self::default()
+        }
     }
 }
 
@@ -69,7 +72,11 @@ impl KeyedName {
             push_label(&mut key, &wire[at + 1..at + 1 + usize::from(wire[at])]);
             suffix_key_len[index] = key.len();
         }
-        Some(Self { label_offsets, key, suffix_key_len })
+        Some(Self {
+            label_offsets,
+            key,
+            suffix_key_len,
+        })
     }
 
     fn labels(&self) -> usize {
@@ -103,7 +110,10 @@ impl<'a> Resolver<'a> {
         let Some((zone, apex_index)) = self.find_zone(&name) else {
             return Ok(Answer::refused());
         };
-        let mut answer = Answer { authoritative: true, ..Answer::default() };
+        let mut answer = Answer {
+            authoritative: true,
+            ..Answer::default()
+        };
         let mut owner: Cow<'q, [u8]> = Cow::Borrowed(qname);
         let mut name = name;
         let mut apex_index = apex_index;
@@ -117,14 +127,28 @@ impl<'a> Resolver<'a> {
             }
             match self.match_node(&zone, &name, apex_index, qtype)? {
                 NodeMatch::Found(rrset, record_type) => {
-                    let out = RrsetOut { owner, record_type, ttl: rrset.ttl(), rrset };
+                    let out = RrsetOut {
+                        owner,
+                        record_type,
+                        ttl: rrset.ttl(),
+                        rrset,
+                    };
                     self.add_additional(&zone, &out, &mut answer)?;
                     answer.answer.push(out);
                     return Ok(answer);
                 }
                 NodeMatch::Cname(rrset) => {
-                    let target = rrset.rdatas().next().and_then(|rdata| rdata_target(rtype::CNAME, rdata)).map(<[u8]>::to_vec);
-                    answer.answer.push(RrsetOut { owner, record_type: rtype::CNAME, ttl: rrset.ttl(), rrset });
+                    let target = rrset
+                        .rdatas()
+                        .next()
+                        .and_then(|rdata| rdata_target(rtype::CNAME, rdata))
+                        .map(<[u8]>::to_vec);
+                    answer.answer.push(RrsetOut {
+                        owner,
+                        record_type: rtype::CNAME,
+                        ttl: rrset.ttl(),
+                        rrset,
+                    });
                     let Some(target) = target else {
                         return Ok(answer);
                     };
@@ -156,19 +180,37 @@ impl<'a> Resolver<'a> {
 
     /// The served zone closest enclosing the name, and the index of its apex label.
     fn find_zone(&self, name: &KeyedName) -> Option<(Arc<ServedZone>, usize)> {
-        (0..=name.labels()).find_map(|index| self.zones.get(name.suffix_key(index)).map(|zone| (zone.clone(), index)))
+        (0..=name.labels()).find_map(|index| {
+            self.zones
+                .get(name.suffix_key(index))
+                .map(|zone| (zone.clone(), index))
+        })
     }
 
     /// The highest delegation point at or above the name, below the apex.
     /// A DS query at the cut itself belongs to the parent (RFC 4035 §3.1.4.1).
-    fn delegation(&self, zone: &ServedZone, name: &KeyedName, apex_index: usize, qtype: u16) -> Option<usize> {
+    fn delegation(
+        &self,
+        zone: &ServedZone,
+        name: &KeyedName,
+        apex_index: usize,
+        qtype: u16,
+    ) -> Option<usize> {
         if zone.cuts.is_empty() {
             return None;
         }
-        (0..apex_index).rev().find(|&index| zone.cuts.contains(name.suffix_key(index)) && !(index == 0 && qtype == rtype::DS))
+        (0..apex_index).rev().find(|&index| {
+            zone.cuts.contains(name.suffix_key(index)) && !(index == 0 && qtype == rtype::DS)
+        })
     }
 
-    fn match_node(&self, zone: &ServedZone, name: &KeyedName, apex_index: usize, qtype: u16) -> Result<NodeMatch, StoreError> {
+    fn match_node(
+        &self,
+        zone: &ServedZone,
+        name: &KeyedName,
+        apex_index: usize,
+        qtype: u16,
+    ) -> Result<NodeMatch, StoreError> {
         let node = zone.node_prefix(&name.key);
         if let Some(found) = self.match_existing(&node, qtype)? {
             return Ok(found);
@@ -200,7 +242,10 @@ impl<'a> Resolver<'a> {
     fn match_existing(&self, node: &[u8], qtype: u16) -> Result<Option<NodeMatch>, StoreError> {
         if qtype == rtype::ANY {
             // RFC 8482 §4.1: answer ANY with one RRset of the node, not all of them.
-            return Ok(self.store.first_rrset_at(node)?.map(|(t, rrset)| NodeMatch::Found(rrset, t)));
+            return Ok(self
+                .store
+                .first_rrset_at(node)?
+                .map(|(t, rrset)| NodeMatch::Found(rrset, t)));
         }
         let mut key = Vec::with_capacity(node.len() + 3);
         key.extend_from_slice(node);
@@ -227,8 +272,17 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn referral<'q>(&self, zone: &ServedZone, owner: Cow<'q, [u8]>, name: &KeyedName, cut_index: usize) -> Result<Answer<'q>, StoreError> {
-        let mut answer = Answer { referral: true, ..Answer::default() };
+    fn referral<'q>(
+        &self,
+        zone: &ServedZone,
+        owner: Cow<'q, [u8]>,
+        name: &KeyedName,
+        cut_index: usize,
+    ) -> Result<Answer<'q>, StoreError> {
+        let mut answer = Answer {
+            referral: true,
+            ..Answer::default()
+        };
         let mut ns_key = zone.node_prefix(name.suffix_key(cut_index));
         push_rrset_suffix(&mut ns_key, rtype::NS);
         let Some(ns) = self.store.rrset(&ns_key)? else {
@@ -240,7 +294,12 @@ impl<'a> Resolver<'a> {
             Cow::Borrowed(wire) => Cow::Borrowed(&wire[name.label_offsets[cut_index]..]),
             Cow::Owned(wire) => Cow::Owned(wire[name.label_offsets[cut_index]..].to_vec()),
         };
-        let out = RrsetOut { owner: cut_owner, record_type: rtype::NS, ttl: ns.ttl(), rrset: ns };
+        let out = RrsetOut {
+            owner: cut_owner,
+            record_type: rtype::NS,
+            ttl: ns.ttl(),
+            rrset: ns,
+        };
         self.add_additional(zone, &out, &mut answer)?;
         answer.authority.push(out);
         Ok(answer)
@@ -248,8 +307,16 @@ impl<'a> Resolver<'a> {
 
     /// A and AAAA of in-zone targets of NS, MX, SRV, SVCB and HTTPS records
     /// (RFC 1035 §3.3.9/§4.3.2 step 6, RFC 9460 §4.1), glue included.
-    fn add_additional<'q>(&self, zone: &ServedZone, out: &RrsetOut<'q>, answer: &mut Answer<'q>) -> Result<(), StoreError> {
-        if !matches!(out.record_type, rtype::NS | rtype::MX | rtype::SRV | rtype::SVCB | rtype::HTTPS) {
+    fn add_additional<'q>(
+        &self,
+        zone: &ServedZone,
+        out: &RrsetOut<'q>,
+        answer: &mut Answer<'q>,
+    ) -> Result<(), StoreError> {
+        if !matches!(
+            out.record_type,
+            rtype::NS | rtype::MX | rtype::SRV | rtype::SVCB | rtype::HTTPS
+        ) {
             return Ok(());
         }
         let mut targets: Vec<Vec<u8>> = Vec::new();
@@ -264,7 +331,9 @@ impl<'a> Resolver<'a> {
                 }
                 target = &out.owner;
             }
-            if targets.len() < MAX_ADDITIONAL_TARGETS && !targets.iter().any(|t| t.eq_ignore_ascii_case(target)) {
+            if targets.len() < MAX_ADDITIONAL_TARGETS
+                && !targets.iter().any(|t| t.eq_ignore_ascii_case(target))
+            {
                 targets.push(target.to_vec());
             }
         }

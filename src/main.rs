@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use mimidns::config::{Config, Overrides};
 
 #[derive(Parser)]
-#[command(name = "mimidns", version, about = "Authoritative DNS for MIMI messaging-user discovery")]
+#[command(
+    name = "mimidns",
+    version,
+    about = "Authoritative DNS for MIMI messaging-user discovery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,10 @@ enum Command {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -63,7 +70,13 @@ fn check(config: &Config) -> anyhow::Result<()> {
         for warning in &zone.warnings {
             eprintln!("warning: {warning}");
         }
-        println!("{}: zone {} OK, {} RRsets, serial {}", file.display(), zone.origin, zone.rrsets.len(), zone.soa_serial);
+        println!(
+            "{}: zone {} OK, {} RRsets, serial {}",
+            file.display(),
+            zone.origin,
+            zone.rrsets.len(),
+            zone.soa_serial
+        );
     }
     println!("configuration OK");
     Ok(())
@@ -71,14 +84,27 @@ fn check(config: &Config) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { config, listen, zones_dir, data_dir, check_config } => {
-            let overrides = Overrides { listen, zones_dir, data_dir };
+        Command::Serve {
+            config,
+            listen,
+            zones_dir,
+            data_dir,
+            check_config,
+        } => {
+            let overrides = Overrides {
+                listen,
+                zones_dir,
+                data_dir,
+            };
             let config = Config::load(config.as_deref(), &overrides)?;
             if check_config {
                 return check(&config);
             }
             init_logging(&config.log_level);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
             runtime.block_on(serve(config))
         }
     }

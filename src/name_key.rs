@@ -172,6 +172,9 @@ mod tests {
     fn keys_round_trip_to_labels() {
         let k = key("\\000\\001x.Example.test.");
         let labels = labels_from_name_key(&k).expect("decodes");
-        assert_eq!(labels, vec![b"\0\x01x".to_vec(), b"example".to_vec(), b"test".to_vec()]);
+        assert_eq!(
+            labels,
+            vec![b"\0\x01x".to_vec(), b"example".to_vec(), b"test".to_vec()]
+        );
     }
 }

@@ -13,8 +13,8 @@ use tracing::{debug, error};
 use crate::catalog::Catalog;
 use crate::lookup::{Answer, Resolver, RrsetOut};
 use crate::wire::request::{self, Query, Rejection};
-use crate::wire::response::{Full, Header, OptRecord, ResponseWriter, Section, OPT_RECORD_LEN};
-use crate::wire::{rcode, rtype, CLASS_IN};
+use crate::wire::response::{Full, Header, OPT_RECORD_LEN, OptRecord, ResponseWriter, Section};
+use crate::wire::{CLASS_IN, rcode, rtype};
 
 /// The UDP payload size this server advertises and uses at most
 /// (DNS Flag Day 2020 value; RFC 6891 §6.2.5).
@@ -35,7 +35,13 @@ pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> 
         Err(Rejection::Drop) => return None,
         Err(Rejection::FormErr { id, opcode, flags }) => {
             debug!(id, "malformed query: FORMERR");
-            let header = Header { id, opcode, request_flags: flags, authoritative: false, rcode: rcode::FORMERR };
+            let header = Header {
+                id,
+                opcode,
+                request_flags: flags,
+                authoritative: false,
+                rcode: rcode::FORMERR,
+            };
             return Some(ResponseWriter::new(512).finish(header, false, None));
         }
     };
@@ -92,7 +98,10 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
         _ => {}
     }
     let zones = catalog.zones();
-    let resolver = Resolver { zones: &zones, store: catalog.store() };
+    let resolver = Resolver {
+        zones: &zones,
+        store: catalog.store(),
+    };
     match resolver.resolve(query.qname, query.qtype) {
         Ok(answer) => write_answer(query, &answer, limit, opt),
         Err(e) => {
@@ -102,14 +111,29 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
     }
 }
 
-fn write_section(writer: &mut ResponseWriter, section: Section, rrsets: &[RrsetOut<'_>]) -> Result<(), Full> {
+fn write_section(
+    writer: &mut ResponseWriter,
+    section: Section,
+    rrsets: &[RrsetOut<'_>],
+) -> Result<(), Full> {
     for out in rrsets {
-        writer.rrset(section, &out.owner, out.record_type, out.ttl, out.rrset.rdatas())?;
+        writer.rrset(
+            section,
+            &out.owner,
+            out.record_type,
+            out.ttl,
+            out.rrset.rdatas(),
+        )?;
     }
     Ok(())
 }
 
-fn write_answer(query: &Query<'_>, answer: &Answer<'_>, limit: usize, opt: Option<OptRecord>) -> Vec<u8> {
+fn write_answer(
+    query: &Query<'_>,
+    answer: &Answer<'_>,
+    limit: usize,
+    opt: Option<OptRecord>,
+) -> Vec<u8> {
     let mut writer = ResponseWriter::new(limit);
     writer.question(query.question);
     // RFC 2181 §9: TC only when required data (answer, authority, or the
@@ -121,7 +145,15 @@ fn write_answer(query: &Query<'_>, answer: &Answer<'_>, limit: usize, opt: Optio
     }
     if !truncated {
         for out in &answer.additional {
-            let fits = writer.rrset(Section::Additional, &out.owner, out.record_type, out.ttl, out.rrset.rdatas()).is_ok();
+            let fits = writer
+                .rrset(
+                    Section::Additional,
+                    &out.owner,
+                    out.record_type,
+                    out.ttl,
+                    out.rrset.rdatas(),
+                )
+                .is_ok();
             if !fits && answer.referral {
                 truncated = true;
                 break;

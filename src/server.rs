@@ -22,13 +22,19 @@ use crate::transport::{tcp, udp};
 #[derive(Debug, Error)]
 pub enum ServerError {
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the store in {path}: {source}")]
     Store { path: String, source: StoreError },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: SocketAddr, source: std::io::Error },
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 pub struct RunningServer {
@@ -66,7 +72,10 @@ async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), Serv
             Err(e) => return Err(bind_error(e)),
         }
     }
-    Err(bind_error(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
+    Err(bind_error(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no port free for both UDP and TCP",
+    )))
 }
 
 /// Opens the store, loads the zones and starts serving.
@@ -76,10 +85,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let store_dir = config.data_dir.join("store");
-    let store = Store::open(&store_dir, config.store_cache_bytes).map_err(|source| ServerError::Store {
-        path: store_dir.display().to_string(),
-        source,
-    })?;
+    let store =
+        Store::open(&store_dir, config.store_cache_bytes).map_err(|source| ServerError::Store {
+            path: store_dir.display().to_string(),
+            source,
+        })?;
     if store.was_recovered() {
         info!(path = %store_dir.display(), "store recovered after an unclean shutdown");
     }
@@ -91,22 +101,53 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let mut tcp_addresses = Vec::new();
     for &address in &config.listen {
         let (udp_socket, tcp_listener) = bind_pair(address).await?;
-        let bound = udp_socket.local_addr().map_err(|source| ServerError::Bind { address, source })?;
+        let bound = udp_socket
+            .local_addr()
+            .map_err(|source| ServerError::Bind { address, source })?;
         udp_addresses.push(bound);
         tcp_addresses.push(bound);
         let udp_socket = Arc::new(udp_socket);
         for _ in 0..config.udp_workers {
-            tasks.spawn(udp::serve(udp_socket.clone(), catalog.clone(), shutdown.clone(), config.log_queries));
+            tasks.spawn(udp::serve(
+                udp_socket.clone(),
+                catalog.clone(),
+                shutdown.clone(),
+                config.log_queries,
+            ));
         }
-        let limits = tcp::TcpLimits { max_connections: config.tcp_max_connections, idle_timeout: config.tcp_idle_timeout };
-        tasks.spawn(tcp::serve(tcp_listener, catalog.clone(), shutdown.clone(), limits, config.log_queries));
+        let limits = tcp::TcpLimits {
+            max_connections: config.tcp_max_connections,
+            idle_timeout: config.tcp_idle_timeout,
+        };
+        tasks.spawn(tcp::serve(
+            tcp_listener,
+            catalog.clone(),
+            shutdown.clone(),
+            limits,
+            config.log_queries,
+        ));
     }
-    let summary: Vec<String> = zones.iter().map(|z| format!("{} (serial {}, {} zone-file RRsets)", z.origin, z.serial, z.file_rrsets)).collect();
+    let summary: Vec<String> = zones
+        .iter()
+        .map(|z| {
+            format!(
+                "{} (serial {}, {} zone-file RRsets)",
+                z.origin, z.serial, z.file_rrsets
+            )
+        })
+        .collect();
     info!(
         zones = %summary.join(", "),
         listen = ?udp_addresses,
         store_bytes = catalog.store().size_on_disk(),
         "mimidns serving"
     );
-    Ok(RunningServer { udp_addresses, tcp_addresses, zones, catalog, shutdown, tasks })
+    Ok(RunningServer {
+        udp_addresses,
+        tcp_addresses,
+        zones,
+        catalog,
+        shutdown,
+        tasks,
+    })
 }

@@ -16,8 +16,8 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
 use crate::rrset::{MalformedRrset, StoredRrset};
@@ -157,11 +157,20 @@ impl Store {
     /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or
     /// below it: one ordered seek, never a scan.
     pub fn node_exists(&self, prefix: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.rrsets.scan_prefix(prefix).keys().next().transpose()?.is_some())
+        Ok(self
+            .rrsets
+            .scan_prefix(prefix)
+            .keys()
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// The first RRset (lowest type) owned by the node itself, if any.
-    pub fn first_rrset_at(&self, node_prefix: &[u8]) -> Result<Option<(u16, StoredRrset)>, StoreError> {
+    pub fn first_rrset_at(
+        &self,
+        node_prefix: &[u8],
+    ) -> Result<Option<(u16, StoredRrset)>, StoreError> {
         let mut own = Vec::with_capacity(node_prefix.len() + 1);
         own.extend_from_slice(node_prefix);
         own.push(crate::name_key::NODE_END);
@@ -192,12 +201,10 @@ impl Store {
         &self,
         zone_id: u32,
     ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
-        self.rrsets
-            .scan_prefix(zone_prefix(zone_id))
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((key.to_vec(), StoredRrset::parse(value)?))
-            })
+        self.rrsets.scan_prefix(zone_prefix(zone_id)).map(|item| {
+            let (key, value) = item?;
+            Ok((key.to_vec(), StoredRrset::parse(value)?))
+        })
     }
 
     /// The keys the zone file declared, for one zone.
@@ -250,29 +257,31 @@ impl Store {
             None => None,
         };
         let result: Result<(), TransactionError<()>> =
-            (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(|(rrsets, zones, file_keys)| {
-                for write in &commit.rrsets {
-                    match &write.value {
-                        Some(value) => {
-                            rrsets.insert(write.key.as_slice(), value.as_slice())?;
-                        }
-                        None => {
-                            rrsets.remove(write.key.as_slice())?;
+            (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(
+                |(rrsets, zones, file_keys)| {
+                    for write in &commit.rrsets {
+                        match &write.value {
+                            Some(value) => {
+                                rrsets.insert(write.key.as_slice(), value.as_slice())?;
+                            }
+                            None => {
+                                rrsets.remove(write.key.as_slice())?;
+                            }
                         }
                     }
-                }
-                for (key, present) in &commit.zonefile_keys {
-                    if *present {
-                        file_keys.insert(key.as_slice(), &[])?;
-                    } else {
-                        file_keys.remove(key.as_slice())?;
+                    for (key, present) in &commit.zonefile_keys {
+                        if *present {
+                            file_keys.insert(key.as_slice(), &[])?;
+                        } else {
+                            file_keys.remove(key.as_slice())?;
+                        }
                     }
-                }
-                if let Some(bytes) = &meta_bytes {
-                    zones.insert(commit.origin_key.as_slice(), bytes.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
+                    if let Some(bytes) = &meta_bytes {
+                        zones.insert(commit.origin_key.as_slice(), bytes.as_slice())?;
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -306,7 +315,7 @@ fn decode_meta(bytes: &[u8]) -> Result<ZoneMeta, StoreError> {
 mod tests {
     use super::*;
     use crate::name_key::{name_key, push_rrset_suffix};
-    use crate::rrset::{encode_rrset, RrsetOwner};
+    use crate::rrset::{RrsetOwner, encode_rrset};
     use hickory_proto::rr::Name;
 
     fn key(zone: u32, name: &str, rtype: Option<u16>) -> Vec<u8> {
@@ -335,16 +344,44 @@ mod tests {
     #[test]
     fn exists_below_and_predecessor_are_ordered_lookups() {
         let store = Store::temporary().expect("store");
-        put(&store, &[key(1, "a.b.example.", Some(1)), key(1, "z.example.", Some(16)), key(2, "a.example.", Some(1))]);
-        assert!(store.node_exists(&key(1, "b.example.", None)).expect("ok"), "empty non-terminal");
+        put(
+            &store,
+            &[
+                key(1, "a.b.example.", Some(1)),
+                key(1, "z.example.", Some(16)),
+                key(2, "a.example.", Some(1)),
+            ],
+        );
+        assert!(
+            store.node_exists(&key(1, "b.example.", None)).expect("ok"),
+            "empty non-terminal"
+        );
         assert!(!store.node_exists(&key(1, "c.example.", None)).expect("ok"));
-        assert!(!store.node_exists(&key(1, "a.example.", None)).expect("ok"), "zones are separate");
-        assert!(store.first_rrset_at(&key(1, "b.example.", None)).expect("ok").is_none());
-        let (rtype, _) = store.first_rrset_at(&key(1, "z.example.", None)).expect("ok").expect("some");
+        assert!(
+            !store.node_exists(&key(1, "a.example.", None)).expect("ok"),
+            "zones are separate"
+        );
+        assert!(
+            store
+                .first_rrset_at(&key(1, "b.example.", None))
+                .expect("ok")
+                .is_none()
+        );
+        let (rtype, _) = store
+            .first_rrset_at(&key(1, "z.example.", None))
+            .expect("ok")
+            .expect("some");
         assert_eq!(rtype, 16);
-        let before = store.predecessor(&key(1, "m.example.", Some(1))).expect("ok");
+        let before = store
+            .predecessor(&key(1, "m.example.", Some(1)))
+            .expect("ok");
         assert_eq!(before, Some(key(1, "a.b.example.", Some(1))));
-        assert_eq!(store.predecessor(&key(2, "a.example.", Some(1))).expect("ok"), None);
+        assert_eq!(
+            store
+                .predecessor(&key(2, "a.example.", Some(1)))
+                .expect("ok"),
+            None
+        );
     }
 
     #[test]
@@ -357,7 +394,10 @@ mod tests {
         }
         {
             let db = sled::open(dir.path()).expect("raw open");
-            db.open_tree("meta").expect("tree").insert(SCHEMA_KEY, &99u32.to_be_bytes()).expect("insert");
+            db.open_tree("meta")
+                .expect("tree")
+                .insert(SCHEMA_KEY, &99u32.to_be_bytes())
+                .expect("insert");
             db.flush().expect("flush");
         }
         match Store::open(dir.path(), 1 << 20) {

@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use hickory_proto::rr::rdata::svcb::SVCB;
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::txt::{parse_ttl, Parser};
+use hickory_proto::serialize::txt::{Parser, parse_ttl};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -182,7 +182,10 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
                 end_token!();
                 if depth == 0 {
                     return Err(invalid(
-                        &Location { file: file.to_path_buf(), line },
+                        &Location {
+                            file: file.to_path_buf(),
+                            line,
+                        },
                         "')' without a matching '('",
                     ));
                 }
@@ -209,7 +212,10 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
             }
         }
     }
-    let location = Location { file: file.to_path_buf(), line: entry_line };
+    let location = Location {
+        file: file.to_path_buf(),
+        line: entry_line,
+    };
     if in_quotes {
         return Err(invalid(&location, "quoted string is not closed"));
     }
@@ -220,7 +226,11 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
         tokens.push(token);
     }
     if !tokens.is_empty() {
-        entries.push(Entry { line: entry_line, blank_owner, tokens });
+        entries.push(Entry {
+            line: entry_line,
+            blank_owner,
+            tokens,
+        });
     }
     Ok(entries)
 }
@@ -250,7 +260,8 @@ pub fn parse_ascii_name(text: &str, origin: &Name) -> Result<Name, String> {
     if name.is_fqdn() {
         Ok(name)
     } else {
-        name.append_name(origin).map_err(|e| format!("bad name '{text}': {e}"))
+        name.append_name(origin)
+            .map_err(|e| format!("bad name '{text}': {e}"))
     }
 }
 
@@ -263,18 +274,26 @@ fn parse_name(text: &str, origin: &Name, location: &Location) -> Result<Name, Zo
 fn check_name_lengths(name: &Name, location: &Location) -> Result<(), ZoneFileError> {
     for label in name.iter() {
         if label.len() > 63 {
-            return Err(invalid(location, format!("label of {} octets in '{name}' (at most 63)", label.len())));
+            return Err(invalid(
+                location,
+                format!("label of {} octets in '{name}' (at most 63)", label.len()),
+            ));
         }
     }
     if name.len() > 255 {
-        return Err(invalid(location, format!("name '{name}' is longer than 255 octets")));
+        return Err(invalid(
+            location,
+            format!("name '{name}' is longer than 255 octets"),
+        ));
     }
     Ok(())
 }
 
 fn is_class(token: &str) -> bool {
-    matches!(token.to_ascii_uppercase().as_str(), "IN" | "CH" | "CS" | "HS" | "ANY" | "NONE")
-        || token.to_ascii_uppercase().starts_with("CLASS")
+    matches!(
+        token.to_ascii_uppercase().as_str(),
+        "IN" | "CH" | "CS" | "HS" | "ANY" | "NONE"
+    ) || token.to_ascii_uppercase().starts_with("CLASS")
 }
 
 fn read_file(
@@ -288,7 +307,10 @@ fn read_file(
         source,
     })?;
     for entry in split_entries(&text, path)? {
-        let location = Location { file: path.to_path_buf(), line: entry.line };
+        let location = Location {
+            file: path.to_path_buf(),
+            line: entry.line,
+        };
         let first = entry.tokens[0].as_str();
         if !entry.blank_owner && first.starts_with('$') {
             read_directive(&entry, path, state, depth, records, &location)?;
@@ -301,7 +323,10 @@ fn read_file(
                 .ok_or_else(|| invalid(&location, "record has no owner and no previous owner"))?;
             (owner, &entry.tokens[..])
         } else {
-            (parse_name(first, &state.origin, &location)?, &entry.tokens[1..])
+            (
+                parse_name(first, &state.origin, &location)?,
+                &entry.tokens[1..],
+            )
         };
         state.last_owner = Some(owner.clone());
         records.push(read_record(owner, rest, state, &location)?);
@@ -326,7 +351,8 @@ fn read_directive(
             state.origin = origin;
         }
         ("$TTL", Some(ttl)) => {
-            let ttl = parse_ttl(ttl).map_err(|e| invalid(location, format!("bad $TTL '{ttl}': {e}")))?;
+            let ttl =
+                parse_ttl(ttl).map_err(|e| invalid(location, format!("bad $TTL '{ttl}': {e}")))?;
             state.default_ttl = Some(ttl);
         }
         ("$INCLUDE", Some(file)) => {
@@ -363,10 +389,16 @@ fn read_record(
     while index < tokens.len() && index < 2 {
         let token = tokens[index].as_str();
         if ttl.is_none() && token.starts_with(|c: char| c.is_ascii_digit()) {
-            ttl = Some(parse_ttl(token).map_err(|e| invalid(location, format!("bad TTL '{token}': {e}")))?);
+            ttl = Some(
+                parse_ttl(token)
+                    .map_err(|e| invalid(location, format!("bad TTL '{token}': {e}")))?,
+            );
         } else if is_class(token) {
             if !token.eq_ignore_ascii_case("IN") {
-                return Err(invalid(location, format!("class {token} is not served; only IN")));
+                return Err(invalid(
+                    location,
+                    format!("class {token} is not served; only IN"),
+                ));
             }
         } else {
             break;
@@ -380,35 +412,62 @@ fn read_record(
         .map_err(|_| invalid(location, format!("unknown record type '{type_token}'")))?;
     match record_type {
         RecordType::DNAME => return Err(invalid(location, "DNAME is not supported")),
-        RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::TSIG => {
-            return Err(invalid(location, format!("{record_type} is not a record type a zone can hold")));
+        RecordType::OPT
+        | RecordType::ANY
+        | RecordType::AXFR
+        | RecordType::IXFR
+        | RecordType::TSIG => {
+            return Err(invalid(
+                location,
+                format!("{record_type} is not a record type a zone can hold"),
+            ));
         }
         _ => {}
     }
     let ttl = match ttl.or(state.default_ttl).or(state.last_ttl) {
         Some(ttl) => ttl,
-        None => return Err(invalid(location, "record has no TTL and no $TTL is in effect")),
+        None => {
+            return Err(invalid(
+                location,
+                "record has no TTL and no $TTL is in effect",
+            ));
+        }
     };
     state.last_ttl = Some(ttl);
     let mut rdata_tokens: Vec<String> = tokens[index + 1..].to_vec();
     // hickory's SVCB/HTTPS parser ignores the origin for TargetName: make a
     // relative target absolute here (RFC 9460 §2.1 presentation format).
     if matches!(record_type, RecordType::SVCB | RecordType::HTTPS) && rdata_tokens.len() >= 2 {
-        let target = parse_ascii_name(&rdata_tokens[1], &state.origin).map_err(|message| invalid(location, message))?;
+        let target = parse_ascii_name(&rdata_tokens[1], &state.origin)
+            .map_err(|message| invalid(location, message))?;
         rdata_tokens[1] = target.to_ascii();
     }
     let rdata_text = rdata_tokens.join(" ");
     if rdata_text.is_empty() {
-        return Err(invalid(location, format!("{record_type} record has no data")));
+        return Err(invalid(
+            location,
+            format!("{record_type} record has no data"),
+        ));
     }
     let rdata = parse_rdata(&owner, ttl, record_type, &rdata_text, &state.origin)
         .map_err(|message| invalid(location, message))?;
-    Ok(ParsedRecord { name: owner, ttl, rdata, location: location.clone() })
+    Ok(ParsedRecord {
+        name: owner,
+        ttl,
+        rdata,
+        location: location.clone(),
+    })
 }
 
 /// Parses one record's RDATA with hickory's master-file parser, so relative
 /// names inside RDATA resolve against the current origin.
-fn parse_rdata(owner: &Name, ttl: u32, record_type: RecordType, rdata: &str, origin: &Name) -> Result<RData, String> {
+fn parse_rdata(
+    owner: &Name,
+    ttl: u32,
+    record_type: RecordType,
+    rdata: &str,
+    origin: &Name,
+) -> Result<RData, String> {
     let text = format!("$ORIGIN {origin}\n{owner} {ttl} IN {record_type} {rdata}\n");
     let (_, rrsets) = Parser::new(text, None, Some(origin.clone()))
         .parse()
@@ -426,14 +485,20 @@ fn check_rdata(rdata: RData, location: &Location) -> Result<Vec<u8>, ZoneFileErr
     let rdata = match rdata {
         RData::TXT(txt) => {
             if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
-                return Err(invalid(location, format!("TXT string of {} bytes (at most 255 per string)", long.len())));
+                return Err(invalid(
+                    location,
+                    format!(
+                        "TXT string of {} bytes (at most 255 per string)",
+                        long.len()
+                    ),
+                ));
             }
             RData::TXT(txt)
         }
         RData::SVCB(svcb) => RData::SVCB(sort_svc_params(svcb, location)?),
-        RData::HTTPS(https) => {
-            RData::HTTPS(hickory_proto::rr::rdata::HTTPS(sort_svc_params(https.0, location)?))
-        }
+        RData::HTTPS(https) => RData::HTTPS(hickory_proto::rr::rdata::HTTPS(sort_svc_params(
+            https.0, location,
+        )?)),
         other => other,
     };
     for name in rdata_names(&rdata) {
@@ -450,7 +515,10 @@ pub fn sort_svc_params(mut svcb: SVCB, location: &Location) -> Result<SVCB, Zone
         .windows(2)
         .find(|pair| u16::from(pair[0].0) == u16::from(pair[1].0))
     {
-        return Err(invalid(location, format!("SvcParamKey {} appears twice", pair[0].0)));
+        return Err(invalid(
+            location,
+            format!("SvcParamKey {} appears twice", pair[0].0),
+        ));
     }
     Ok(svcb)
 }
@@ -500,23 +568,39 @@ pub fn load_zone_file(path: &Path, origin: &Name) -> Result<ZoneContent, ZoneFil
     build_zone(path, origin, records)
 }
 
-fn build_zone(path: &Path, origin: &Name, records: Vec<ParsedRecord>) -> Result<ZoneContent, ZoneFileError> {
-    let zone_error = |message: String| ZoneFileError::Zone { file: path.to_path_buf(), message };
+fn build_zone(
+    path: &Path,
+    origin: &Name,
+    records: Vec<ParsedRecord>,
+) -> Result<ZoneContent, ZoneFileError> {
+    let zone_error = |message: String| ZoneFileError::Zone {
+        file: path.to_path_buf(),
+        message,
+    };
     let mut rrsets: BTreeMap<Vec<u8>, ZoneRrset> = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut soa_serial = None;
     for record in records {
         let location = &record.location;
         if !origin.zone_of(&record.name) {
-            return Err(invalid(location, format!("'{}' is outside the zone {origin}", record.name)));
+            return Err(invalid(
+                location,
+                format!("'{}' is outside the zone {origin}", record.name),
+            ));
         }
         let record_type = record.rdata.record_type();
         if let RData::SOA(soa) = &record.rdata {
             if record.name.to_lowercase() != *origin {
-                return Err(invalid(location, format!("SOA at '{}', not at the apex {origin}", record.name)));
+                return Err(invalid(
+                    location,
+                    format!("SOA at '{}', not at the apex {origin}", record.name),
+                ));
             }
             if soa_serial.is_some() {
-                return Err(invalid(location, "a second SOA record; a zone has exactly one"));
+                return Err(invalid(
+                    location,
+                    "a second SOA record; a zone has exactly one",
+                ));
             }
             soa_serial = Some(soa.serial);
         }
@@ -541,10 +625,14 @@ fn build_zone(path: &Path, origin: &Name, records: Vec<ParsedRecord>) -> Result<
             rrset.rdatas.push(wire);
         }
         if record_type == RecordType::CNAME && rrset.rdatas.len() > 1 {
-            return Err(invalid(location, format!("a second CNAME at '{}'; a name has at most one", rrset.name)));
+            return Err(invalid(
+                location,
+                format!("a second CNAME at '{}'; a name has at most one", rrset.name),
+            ));
         }
     }
-    let soa_serial = soa_serial.ok_or_else(|| zone_error(format!("no SOA record at the apex {origin}")))?;
+    let soa_serial =
+        soa_serial.ok_or_else(|| zone_error(format!("no SOA record at the apex {origin}")))?;
     check_structure(origin, &rrsets, &mut warnings)?;
     let mut hasher = Sha256::new();
     for (key, rrset) in &rrsets {
@@ -557,7 +645,13 @@ fn build_zone(path: &Path, origin: &Name, records: Vec<ParsedRecord>) -> Result<
         }
     }
     let digest = data_encoding::HEXLOWER.encode(&hasher.finalize());
-    Ok(ZoneContent { origin: origin.clone(), soa_serial, rrsets, digest, warnings })
+    Ok(ZoneContent {
+        origin: origin.clone(),
+        soa_serial,
+        rrsets,
+        digest,
+        warnings,
+    })
 }
 
 /// Zone-wide checks: apex NS, glue, CNAME exclusivity, occluded data.
@@ -570,8 +664,14 @@ fn check_structure(
     let apex_ns_key = rrset_key(&origin_key, u16::from(RecordType::NS));
     let Some(apex_ns) = rrsets.get(&apex_ns_key) else {
         let soa = rrsets.get(&rrset_key(&origin_key, u16::from(RecordType::SOA)));
-        let location = soa.map(|s| s.location.clone()).unwrap_or(Location { file: PathBuf::new(), line: 0 });
-        return Err(invalid(&location, format!("no NS records at the apex {origin}")));
+        let location = soa.map(|s| s.location.clone()).unwrap_or(Location {
+            file: PathBuf::new(),
+            line: 0,
+        });
+        return Err(invalid(
+            &location,
+            format!("no NS records at the apex {origin}"),
+        ));
     };
     let _ = apex_ns;
     let has_address = |name: &Name| {
@@ -592,31 +692,47 @@ fn check_structure(
                 if origin.zone_of(&target) && !has_address(&target) {
                     return Err(invalid(
                         &rrset.location,
-                        format!("name server '{target}' is inside the zone but has no A or AAAA record (glue)"),
+                        format!(
+                            "name server '{target}' is inside the zone but has no A or AAAA record (glue)"
+                        ),
                     ));
                 }
             }
         }
         if rrset.record_type == RecordType::CNAME {
             if node == origin_key.as_slice() {
-                return Err(invalid(&rrset.location, "CNAME at the zone apex (it would sit beside SOA and NS)"));
+                return Err(invalid(
+                    &rrset.location,
+                    "CNAME at the zone apex (it would sit beside SOA and NS)",
+                ));
             }
             let node_rrsets = rrsets
                 .range(node.to_vec()..)
                 .take_while(|(k, _)| k.len() == key.len() && k.starts_with(node));
-            if let Some((_, other)) = node_rrsets.into_iter().find(|(_, r)| r.record_type != RecordType::CNAME) {
+            if let Some((_, other)) = node_rrsets
+                .into_iter()
+                .find(|(_, r)| r.record_type != RecordType::CNAME)
+            {
                 return Err(invalid(
                     &other.location,
-                    format!("{} beside a CNAME at '{}' (RFC 1034 §3.6.2: a CNAME name has no other data)", other.record_type, rrset.name),
+                    format!(
+                        "{} beside a CNAME at '{}' (RFC 1034 §3.6.2: a CNAME name has no other data)",
+                        other.record_type, rrset.name
+                    ),
                 ));
             }
         }
     }
     for (key, rrset) in rrsets {
         let node = &key[..key.len() - 3];
-        let below_cut = cuts.iter().any(|cut| node.starts_with(cut) && (node != cut.as_slice() || rrset.record_type != RecordType::NS));
+        let below_cut = cuts.iter().any(|cut| {
+            node.starts_with(cut) && (node != cut.as_slice() || rrset.record_type != RecordType::NS)
+        });
         let is_glue = matches!(rrset.record_type, RecordType::A | RecordType::AAAA);
-        if below_cut && !is_glue && !(rrset.record_type == RecordType::DS && cuts.iter().any(|c| c.as_slice() == node)) {
+        if below_cut
+            && !is_glue
+            && !(rrset.record_type == RecordType::DS && cuts.iter().any(|c| c.as_slice() == node))
+        {
             warnings.push(format!(
                 "{}: {} at '{}' is below a delegation and will not be served (occluded)",
                 rrset.location, rrset.record_type, rrset.name
@@ -634,7 +750,9 @@ mod tests {
     fn load(text: &str) -> Result<ZoneContent, ZoneFileError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("example.test.zone");
-        std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .expect("write");
         let origin = origin_from_file_name(&path).expect("origin");
         load_zone_file(&path, &origin)
     }
@@ -663,10 +781,21 @@ mod tests {
             .expect("svcb");
         assert_eq!(svc.ttl, 600);
         // The relative TargetName was completed with the origin.
-        assert!(svc.rdatas[0].windows(19).any(|w| w == b"\x04host\x07example\x04test\x00"));
+        assert!(
+            svc.rdatas[0]
+                .windows(19)
+                .any(|w| w == b"\x04host\x07example\x04test\x00")
+        );
         // Params were sorted: alpn (1) before port (3).
-        assert!(svc.rdatas[0].windows(2).position(|w| w == [0, 1]) < svc.rdatas[0].windows(2).position(|w| w == [0, 3]));
-        let txt = zone.rrsets.values().find(|r| r.record_type == RecordType::TXT).expect("txt");
+        assert!(
+            svc.rdatas[0].windows(2).position(|w| w == [0, 1])
+                < svc.rdatas[0].windows(2).position(|w| w == [0, 3])
+        );
+        let txt = zone
+            .rrsets
+            .values()
+            .find(|r| r.record_type == RecordType::TXT)
+            .expect("txt");
         assert_eq!(txt.rdatas[0], b"\x03a b\x03c;d");
     }
 
@@ -689,13 +818,33 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_the_problem() {
         let cases: &[(&str, &str, &str)] = &[
-            ("x IN CNAME host\nx IN A 192.0.2.9\n", ":11:", "beside a CNAME"),
-            ("out.example.org. IN A 192.0.2.9\n", ":10:", "outside the zone"),
+            (
+                "x IN CNAME host\nx IN A 192.0.2.9\n",
+                ":11:",
+                "beside a CNAME",
+            ),
+            (
+                "out.example.org. IN A 192.0.2.9\n",
+                ":10:",
+                "outside the zone",
+            ),
             ("bad IN A 300.1.1.1\n", ":10:", "bad A data"),
             ("t IN TXT \"", ":10:", "not closed"),
-            (&format!("t IN TXT \"{}\"\n", "x".repeat(256)), ":10:", "at most 255"),
-            (&format!("{} IN A 192.0.2.9\n", "l".repeat(64)), ":10:", "exceed 63"),
-            ("s IN SVCB 1 host alpn=h2 alpn=h3\n", ":10:", "appears twice"),
+            (
+                &format!("t IN TXT \"{}\"\n", "x".repeat(256)),
+                ":10:",
+                "at most 255",
+            ),
+            (
+                &format!("{} IN A 192.0.2.9\n", "l".repeat(64)),
+                ":10:",
+                "exceed 63",
+            ),
+            (
+                "s IN SVCB 1 host alpn=h2 alpn=h3\n",
+                ":10:",
+                "appears twice",
+            ),
             ("@ IN SOA ns1 hm 1 2 3 4 5\n", ":10:", "second SOA"),
             ("q IN NS ns.q\n", ":10:", "no A or AAAA"),
             ("@ IN CNAME host\n", "", "CNAME"),
@@ -707,7 +856,10 @@ mod tests {
             let message = error_of(&format!("{GOOD}{extra}"));
             assert!(message.contains("example.test.zone"), "{message}");
             assert!(message.contains(line), "expected line {line} in: {message}");
-            assert!(message.contains(problem), "expected '{problem}' in: {message}");
+            assert!(
+                message.contains(problem),
+                "expected '{problem}' in: {message}"
+            );
         }
     }
 
@@ -720,7 +872,10 @@ mod tests {
 
     #[test]
     fn occluded_data_is_a_warning() {
-        let zone = load(&format!("{GOOD}sub IN NS ns.sub\nns.sub IN A 192.0.2.7\nwww.sub IN TXT \"x\"\n")).expect("loads");
+        let zone = load(&format!(
+            "{GOOD}sub IN NS ns.sub\nns.sub IN A 192.0.2.7\nwww.sub IN TXT \"x\"\n"
+        ))
+        .expect("loads");
         assert_eq!(zone.warnings.len(), 1, "{:?}", zone.warnings);
         assert!(zone.warnings[0].contains("occluded"));
     }

@@ -17,7 +17,11 @@ use common::*;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
-fn start_knot(zones_dir: &std::path::Path, zone: &str, file: &str) -> (Daemon, SocketAddr, tempfile::TempDir) {
+fn start_knot(
+    zones_dir: &std::path::Path,
+    zone: &str,
+    file: &str,
+) -> (Daemon, SocketAddr, tempfile::TempDir) {
     let knotd = require_tool("knotd");
     let run = tempfile::tempdir().expect("run dir");
     let port = free_port();
@@ -40,7 +44,10 @@ fn start_knot(zones_dir: &std::path::Path, zone: &str, file: &str) -> (Daemon, S
         .spawn()
         .expect("knotd starts");
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let daemon = Daemon { child, name: "knotd" };
+    let daemon = Daemon {
+        child,
+        name: "knotd",
+    };
     wait_for_dns(address, zone);
     (daemon, address, run)
 }
@@ -54,7 +61,11 @@ fn section(records: &[hickory_proto::rr::Record]) -> Vec<String> {
         .iter()
         .map(|record| {
             let text = record_text(record);
-            if record.record_type() == RecordType::TXT { text } else { text.to_ascii_lowercase() }
+            if record.record_type() == RecordType::TXT {
+                text
+            } else {
+                text.to_ascii_lowercase()
+            }
         })
         .collect();
     texts.sort();
@@ -129,11 +140,18 @@ async fn mimidns_answers_like_knot() {
                 let got = comparable(&ask(ours, name, record_type, how));
                 compared += 1;
                 if expected != got {
-                    differences.push(format!("{name} {record_type} {how:?}\n  knot:    {expected:?}\n  mimidns: {got:?}"));
+                    differences.push(format!(
+                        "{name} {record_type} {how:?}\n  knot:    {expected:?}\n  mimidns: {got:?}"
+                    ));
                 }
             }
         }
-        assert!(differences.is_empty(), "{} of {compared} answers differ:\n{}", differences.len(), differences.join("\n"));
+        assert!(
+            differences.is_empty(),
+            "{} of {compared} answers differ:\n{}",
+            differences.len(),
+            differences.join("\n")
+        );
     })
     .await
     .expect("comparison ran");

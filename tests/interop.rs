@@ -28,7 +28,9 @@ fn in_private_netns() -> bool {
         eprintln!("skipped: needs root in a private network namespace (./test.sh as root)");
         return false;
     }
-    panic!("interop tests need a private network namespace: run ./test.sh as root, or set MIMIDNS_SKIP_NETNS=1");
+    panic!(
+        "interop tests need a private network namespace: run ./test.sh as root, or set MIMIDNS_SKIP_NETNS=1"
+    );
 }
 
 const CHILD_ZONE: &str = "$TTL 300
@@ -61,7 +63,10 @@ fn spawn(program: &Path, args: &[&str], name: &'static str) -> Daemon {
 }
 
 fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(require_tool(program)).args(args).output().expect("tool runs");
+    let output = Command::new(require_tool(program))
+        .args(args)
+        .output()
+        .expect("tool runs");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -79,10 +84,21 @@ fn start_all() -> Setup {
     let mut daemons = Vec::new();
     daemons.push(spawn(
         Path::new(env!("CARGO_BIN_EXE_mimidns")),
-        &["serve", "--listen", &format!("{MIMIDNS_IP}:53"), "--zones-dir", zones.to_str().expect("utf8"), "--data-dir", root.join("data").to_str().expect("utf8")],
+        &[
+            "serve",
+            "--listen",
+            &format!("{MIMIDNS_IP}:53"),
+            "--zones-dir",
+            zones.to_str().expect("utf8"),
+            "--data-dir",
+            root.join("data").to_str().expect("utf8"),
+        ],
         "mimidns",
     ));
-    wait_for_dns(format!("{MIMIDNS_IP}:53").parse().expect("addr"), "discovery.example.");
+    wait_for_dns(
+        format!("{MIMIDNS_IP}:53").parse().expect("addr"),
+        "discovery.example.",
+    );
 
     let parent = root.join("parent");
     std::fs::create_dir_all(parent.join("db")).expect("parent dir");
@@ -95,7 +111,11 @@ fn start_all() -> Setup {
         dir = parent.display()
     );
     std::fs::write(parent.join("knot.conf"), knot_conf).expect("knot.conf");
-    daemons.push(spawn(&require_tool("knotd"), &["-c", parent.join("knot.conf").to_str().expect("utf8")], "knotd"));
+    daemons.push(spawn(
+        &require_tool("knotd"),
+        &["-c", parent.join("knot.conf").to_str().expect("utf8")],
+        "knotd",
+    ));
     wait_for_dns(format!("{PARENT_IP}:53").parse().expect("addr"), "example.");
 
     let resolver = root.join("unbound");
@@ -110,16 +130,39 @@ fn start_all() -> Setup {
         dir = resolver.display()
     );
     std::fs::write(resolver.join("unbound.conf"), unbound_conf).expect("unbound.conf");
-    daemons.push(spawn(&require_tool("unbound"), &["-d", "-c", resolver.join("unbound.conf").to_str().expect("utf8")], "unbound"));
+    daemons.push(spawn(
+        &require_tool("unbound"),
+        &[
+            "-d",
+            "-c",
+            resolver.join("unbound.conf").to_str().expect("utf8"),
+        ],
+        "unbound",
+    ));
     let resolver_address: SocketAddr = format!("{RESOLVER_IP}:53").parse().expect("addr");
     for _ in 0..50 {
-        if run("kdig", &["+short", "+timeout=1", "+retry=0", &format!("@{RESOLVER_IP}"), "example.", "SOA"]).contains("hostmaster") {
+        if run(
+            "kdig",
+            &[
+                "+short",
+                "+timeout=1",
+                "+retry=0",
+                &format!("@{RESOLVER_IP}"),
+                "example.",
+                "SOA",
+            ],
+        )
+        .contains("hostmaster")
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let _ = resolver_address;
-    Setup { _dirs: dirs, _daemons: daemons }
+    Setup {
+        _dirs: dirs,
+        _daemons: daemons,
+    }
 }
 
 #[test]
@@ -131,32 +174,99 @@ fn kdig_dig_and_unbound_by_delegation() {
     let at_mimidns = format!("@{MIMIDNS_IP}");
 
     // kdig straight at the binary: authoritative answer, AA set, RA clear.
-    let direct = run("kdig", &["+norec", &at_mimidns, "chat.discovery.example.", "A"]);
+    let direct = run(
+        "kdig",
+        &["+norec", &at_mimidns, "chat.discovery.example.", "A"],
+    );
     assert!(direct.contains("status: NOERROR"), "{direct}");
-    assert!(direct.contains("Flags: qr aa;"), "AA set, RA clear:\n{direct}");
+    assert!(
+        direct.contains("Flags: qr aa;"),
+        "AA set, RA clear:\n{direct}"
+    );
     assert!(direct.contains("192.0.2.10"), "{direct}");
-    let nx = run("kdig", &["+norec", &at_mimidns, "nothing.discovery.example.", "TXT"]);
-    assert!(nx.contains("status: NXDOMAIN") && nx.contains("SOA"), "{nx}");
-    let svcb = run("kdig", &["+norec", &at_mimidns, "_mimi._tcp.chat.discovery.example.", "SVCB"]);
-    assert!(svcb.contains("alpn=h2,h3") || svcb.contains("alpn=\"h2,h3\""), "{svcb}");
-    assert!(svcb.contains("ADDITIONAL SECTION") && svcb.contains("2001:db8::10"), "target addresses in additional:\n{svcb}");
-    let tcp = run("dig", &["+norec", "+tcp", &at_mimidns, "txt.discovery.example.", "TXT"]);
-    assert!(tcp.contains("\"v=mimi1\" \"provider=discovery.example\""), "{tcp}");
+    let nx = run(
+        "kdig",
+        &["+norec", &at_mimidns, "nothing.discovery.example.", "TXT"],
+    );
+    assert!(
+        nx.contains("status: NXDOMAIN") && nx.contains("SOA"),
+        "{nx}"
+    );
+    let svcb = run(
+        "kdig",
+        &[
+            "+norec",
+            &at_mimidns,
+            "_mimi._tcp.chat.discovery.example.",
+            "SVCB",
+        ],
+    );
+    assert!(
+        svcb.contains("alpn=h2,h3") || svcb.contains("alpn=\"h2,h3\""),
+        "{svcb}"
+    );
+    assert!(
+        svcb.contains("ADDITIONAL SECTION") && svcb.contains("2001:db8::10"),
+        "target addresses in additional:\n{svcb}"
+    );
+    let tcp = run(
+        "dig",
+        &[
+            "+norec",
+            "+tcp",
+            &at_mimidns,
+            "txt.discovery.example.",
+            "TXT",
+        ],
+    );
+    assert!(
+        tcp.contains("\"v=mimi1\" \"provider=discovery.example\""),
+        "{tcp}"
+    );
     let refused = run("dig", &["+norec", &at_mimidns, "example.org.", "A"]);
     assert!(refused.contains("status: REFUSED"), "{refused}");
 
     // Through unbound, which only knows the parent: it must follow the referral.
     let at_resolver = format!("@{RESOLVER_IP}");
     let resolved = run("kdig", &[&at_resolver, "chat.discovery.example.", "AAAA"]);
-    assert!(resolved.contains("status: NOERROR") && resolved.contains("2001:db8::10"), "{resolved}");
-    let flags = resolved.lines().find(|l| l.contains("Flags:")).unwrap_or_default();
-    assert!(flags.contains(" ra"), "the resolver's answer is recursive:\n{resolved}");
-    let cname = run("kdig", &["+short", &at_resolver, "www.discovery.example.", "A"]);
-    assert!(cname.contains("chat.discovery.example.") && cname.contains("192.0.2.10"), "{cname}");
-    let txt = run("dig", &["+short", &at_resolver, "txt.discovery.example.", "TXT"]);
+    assert!(
+        resolved.contains("status: NOERROR") && resolved.contains("2001:db8::10"),
+        "{resolved}"
+    );
+    let flags = resolved
+        .lines()
+        .find(|l| l.contains("Flags:"))
+        .unwrap_or_default();
+    assert!(
+        flags.contains(" ra"),
+        "the resolver's answer is recursive:\n{resolved}"
+    );
+    let cname = run(
+        "kdig",
+        &["+short", &at_resolver, "www.discovery.example.", "A"],
+    );
+    assert!(
+        cname.contains("chat.discovery.example.") && cname.contains("192.0.2.10"),
+        "{cname}"
+    );
+    let txt = run(
+        "dig",
+        &["+short", &at_resolver, "txt.discovery.example.", "TXT"],
+    );
     assert!(txt.contains("\"v=mimi1\""), "{txt}");
-    let svcb = run("kdig", &["+short", &at_resolver, "_mimi._tcp.chat.discovery.example.", "SVCB"]);
-    assert!(svcb.contains("chat.discovery.example.") && svcb.contains("8443"), "{svcb}");
+    let svcb = run(
+        "kdig",
+        &[
+            "+short",
+            &at_resolver,
+            "_mimi._tcp.chat.discovery.example.",
+            "SVCB",
+        ],
+    );
+    assert!(
+        svcb.contains("chat.discovery.example.") && svcb.contains("8443"),
+        "{svcb}"
+    );
     let nx = run("kdig", &[&at_resolver, "nothing.discovery.example.", "A"]);
     assert!(nx.contains("status: NXDOMAIN"), "{nx}");
 }

@@ -14,27 +14,49 @@ use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 fn on_server<F: FnOnce(SocketAddr) + Send + 'static>(test: F) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let server = start_server(&repo_path("tests/zones")).await;
         let address = server.address;
-        tokio::task::spawn_blocking(move || test(address)).await.expect("test body");
+        tokio::task::spawn_blocking(move || test(address))
+            .await
+            .expect("test body");
         server.server.shutdown().await;
     });
 }
 
 fn raw_query(name: &str, record_type: RecordType, ask: Ask) -> Vec<u8> {
-    query_message(name, record_type, ask).to_vec().expect("encode")
+    query_message(name, record_type, ask)
+        .to_vec()
+        .expect("encode")
 }
 
 #[test]
 fn edns_opt_is_echoed_with_our_payload_and_do_bit() {
     on_server(|address| {
-        let reply = ask(address, "host.example.test.", RecordType::A, Ask { edns: Some(4096), dnssec_ok: true, tcp: false });
+        let reply = ask(
+            address,
+            "host.example.test.",
+            RecordType::A,
+            Ask {
+                edns: Some(4096),
+                dnssec_ok: true,
+                tcp: false,
+            },
+        );
         let edns = reply.edns.expect("OPT present (RFC 6891 §6.1.1)");
         assert_eq!(edns.max_payload(), 1232);
         assert!(edns.flags().dnssec_ok, "DO copied (RFC 3225 §3)");
-        let plain = ask(address, "host.example.test.", RecordType::A, Ask::UDP_NO_EDNS);
+        let plain = ask(
+            address,
+            "host.example.test.",
+            RecordType::A,
+            Ask::UDP_NO_EDNS,
+        );
         assert!(plain.edns.is_none(), "no OPT without EDNS in the query");
     });
 }
@@ -46,8 +68,13 @@ fn edns_version_above_zero_is_badvers() {
         // The OPT record is last: name(1) type(2) class(2) ext-rcode(1) version(1) ...
         let version_at = packet.len() - 11 + 6;
         packet[version_at] = 1;
-        let reply = Message::from_vec(&exchange_raw(address, &packet, false).expect("reply")).expect("decodes");
-        assert_eq!(u16::from(reply.metadata.response_code), 16, "BADVERS (RFC 6891 §6.1.3)");
+        let reply = Message::from_vec(&exchange_raw(address, &packet, false).expect("reply"))
+            .expect("decodes");
+        assert_eq!(
+            u16::from(reply.metadata.response_code),
+            16,
+            "BADVERS (RFC 6891 §6.1.3)"
+        );
         assert_eq!(reply.edns.expect("OPT").version(), 0);
         assert!(reply.answers.is_empty());
     });
@@ -60,7 +87,8 @@ fn unknown_edns_options_are_ignored() {
         let len_at = packet.len() - 2;
         packet[len_at..].copy_from_slice(&8u16.to_be_bytes());
         packet.extend_from_slice(&[0xFF, 0x0A, 0, 4, 1, 2, 3, 4]);
-        let reply = Message::from_vec(&exchange_raw(address, &packet, false).expect("reply")).expect("decodes");
+        let reply = Message::from_vec(&exchange_raw(address, &packet, false).expect("reply"))
+            .expect("decodes");
         assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
         assert_eq!(reply.answers.len(), 1);
     });
@@ -73,18 +101,39 @@ fn oversize_udp_answers_truncate_and_tcp_has_them_whole() {
         for ask_how in [Ask::UDP_NO_EDNS, Ask::UDP] {
             let reply = ask(address, "big.example.test.", RecordType::TXT, ask_how);
             assert!(reply.metadata.truncation, "TC set ({ask_how:?})");
-            assert!(reply.answers.is_empty(), "the RRset is not split (RFC 2181 §9)");
+            assert!(
+                reply.answers.is_empty(),
+                "the RRset is not split (RFC 2181 §9)"
+            );
         }
         let full = ask(address, "big.example.test.", RecordType::TXT, Ask::TCP);
         assert!(!full.metadata.truncation);
         assert_eq!(full.answers.len(), 12);
         // 500 bytes of TXT: TC without EDNS, whole with the 1232-byte EDNS payload.
-        assert!(ask(address, "mid.example.test.", RecordType::TXT, Ask::UDP_NO_EDNS).metadata.truncation);
+        assert!(
+            ask(
+                address,
+                "mid.example.test.",
+                RecordType::TXT,
+                Ask::UDP_NO_EDNS
+            )
+            .metadata
+            .truncation
+        );
         let with_edns = ask(address, "mid.example.test.", RecordType::TXT, Ask::UDP);
         assert!(!with_edns.metadata.truncation);
         assert_eq!(with_edns.answers.len(), 1);
         // A client advertising less than 512 is treated as 512 (RFC 6891 §6.2.5).
-        let tiny = ask(address, "host.example.test.", RecordType::A, Ask { edns: Some(100), dnssec_ok: false, tcp: false });
+        let tiny = ask(
+            address,
+            "host.example.test.",
+            RecordType::A,
+            Ask {
+                edns: Some(100),
+                dnssec_ok: false,
+                tcp: false,
+            },
+        );
         assert_eq!(tiny.answers.len(), 1);
     });
 }
@@ -101,10 +150,19 @@ fn malformed_queries_get_formerr_or_are_dropped() {
         assert_eq!(exchange_raw(address, &response, false), None);
         let formerr = |packet: &[u8], what: &str| {
             for tcp in [false, true] {
-                let reply = exchange_raw(address, packet, tcp).unwrap_or_else(|| panic!("a reply to {what}"));
+                let reply = exchange_raw(address, packet, tcp)
+                    .unwrap_or_else(|| panic!("a reply to {what}"));
                 let message = Message::from_vec(&reply).expect("decodes");
-                assert_eq!(message.metadata.response_code, ResponseCode::FormErr, "{what}");
-                assert_eq!(message.metadata.id, u16::from_be_bytes([packet[0], packet[1]]), "{what}: id echoed");
+                assert_eq!(
+                    message.metadata.response_code,
+                    ResponseCode::FormErr,
+                    "{what}"
+                );
+                assert_eq!(
+                    message.metadata.id,
+                    u16::from_be_bytes([packet[0], packet[1]]),
+                    "{what}: id echoed"
+                );
             }
         };
         formerr(&good[..good.len() - 3], "a cut question");
@@ -120,7 +178,12 @@ fn malformed_queries_get_formerr_or_are_dropped() {
         two_opts[11] = 2;
         formerr(&two_opts, "two OPT records");
         // The server is still fine.
-        assert_eq!(ask(address, "host.example.test.", RecordType::A, Ask::UDP).answers.len(), 1);
+        assert_eq!(
+            ask(address, "host.example.test.", RecordType::A, Ask::UDP)
+                .answers
+                .len(),
+            1
+        );
     });
 }
 
@@ -150,8 +213,18 @@ fn random_packets_never_crash_or_stall_the_server() {
             socket.send_to(&packet, address).expect("send");
         }
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(ask(address, "host.example.test.", RecordType::A, Ask::UDP).answers.len(), 1);
-        assert_eq!(ask(address, "host.example.test.", RecordType::A, Ask::TCP).answers.len(), 1);
+        assert_eq!(
+            ask(address, "host.example.test.", RecordType::A, Ask::UDP)
+                .answers
+                .len(),
+            1
+        );
+        assert_eq!(
+            ask(address, "host.example.test.", RecordType::A, Ask::TCP)
+                .answers
+                .len(),
+            1
+        );
     });
 }
 
@@ -160,12 +233,16 @@ fn other_opcodes_are_notimp_and_other_classes_refused() {
     on_server(|address| {
         let mut notify = query_message("example.test.", RecordType::SOA, Ask::UDP);
         notify.metadata.op_code = OpCode::Notify;
-        let reply = Message::from_vec(&exchange_raw(address, &notify.to_vec().expect("encode"), false).expect("reply")).expect("decodes");
+        let reply = Message::from_vec(
+            &exchange_raw(address, &notify.to_vec().expect("encode"), false).expect("reply"),
+        )
+        .expect("decodes");
         assert_eq!(reply.metadata.response_code, ResponseCode::NotImp);
         let mut chaos = raw_query("version.bind.", RecordType::TXT, Ask::UDP_NO_EDNS);
         let class_at = chaos.len() - 2;
         chaos[class_at..].copy_from_slice(&3u16.to_be_bytes());
-        let reply = Message::from_vec(&exchange_raw(address, &chaos, false).expect("reply")).expect("decodes");
+        let reply = Message::from_vec(&exchange_raw(address, &chaos, false).expect("reply"))
+            .expect("decodes");
         assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
     });
 }
@@ -174,18 +251,31 @@ fn other_opcodes_are_notimp_and_other_classes_refused() {
 fn tcp_pipelined_queries_all_answered_in_order() {
     on_server(|address| {
         let mut stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-        let names = ["host.example.test.", "missing.example.test.", "big.example.test.", "www.example.test."];
-        let requests: Vec<Message> = names.iter().map(|n| query_message(n, RecordType::TXT, Ask::TCP_NO_EDNS)).collect();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let names = [
+            "host.example.test.",
+            "missing.example.test.",
+            "big.example.test.",
+            "www.example.test.",
+        ];
+        let requests: Vec<Message> = names
+            .iter()
+            .map(|n| query_message(n, RecordType::TXT, Ask::TCP_NO_EDNS))
+            .collect();
         let mut burst = Vec::new();
         for request in &requests {
             let bytes = request.to_vec().expect("encode");
             burst.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
             burst.extend_from_slice(&bytes);
         }
-        stream.write_all(&burst).expect("one write with all queries");
+        stream
+            .write_all(&burst)
+            .expect("one write with all queries");
         for request in &requests {
-            let reply = Message::from_vec(&read_tcp_message(&mut stream).expect("reply")).expect("decodes");
+            let reply =
+                Message::from_vec(&read_tcp_message(&mut stream).expect("reply")).expect("decodes");
             assert_eq!(reply.metadata.id, request.metadata.id);
             assert!(!reply.metadata.truncation, "TCP never truncates these");
         }
@@ -196,12 +286,17 @@ fn tcp_pipelined_queries_all_answered_in_order() {
 fn idle_tcp_connections_are_closed() {
     on_server(|address| {
         let mut stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(6))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(6)))
+            .expect("timeout");
         let started = Instant::now();
         // The test server's idle timeout is 2 s: the server closes, read sees EOF.
         assert_eq!(read_tcp_message(&mut stream), None);
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5), "closed after {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5),
+            "closed after {waited:?}"
+        );
     });
 }
 
@@ -209,15 +304,24 @@ fn idle_tcp_connections_are_closed() {
 fn tcp_connection_cap_keeps_udp_alive() {
     on_server(|address| {
         // The test server allows 8 connections; hold 40 open.
-        let held: Vec<TcpStream> = (0..40).filter_map(|_| TcpStream::connect(address).ok()).collect();
+        let held: Vec<TcpStream> = (0..40)
+            .filter_map(|_| TcpStream::connect(address).ok())
+            .collect();
         std::thread::sleep(Duration::from_millis(100));
         for _ in 0..20 {
-            assert_eq!(ask(address, "host.example.test.", RecordType::A, Ask::UDP).answers.len(), 1);
+            assert_eq!(
+                ask(address, "host.example.test.", RecordType::A, Ask::UDP)
+                    .answers
+                    .len(),
+                1
+            );
         }
         // Connections over the cap were closed by the server at once.
         let mut closed = 0;
         for mut stream in held {
-            stream.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+            stream
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
             let mut byte = [0u8; 1];
             if matches!(std::io::Read::read(&mut stream, &mut byte), Ok(0)) {
                 closed += 1;

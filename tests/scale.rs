@@ -14,29 +14,42 @@ use hickory_proto::rr::Name;
 use mimidns::catalog::Catalog;
 use mimidns::lookup::Resolver;
 use mimidns::name_key::{name_key, rrset_key};
-use mimidns::rrset::{encode_rrset, RrsetOwner};
-use mimidns::store::{zone_prefix, RrsetWrite, Store, ZoneCommit};
+use mimidns::rrset::{RrsetOwner, encode_rrset};
+use mimidns::store::{RrsetWrite, Store, ZoneCommit, zone_prefix};
 use mimidns::wire::{name_to_wire, rtype};
 
 fn label(index: u64) -> String {
-    format!("{:016x}{:016x}", index.wrapping_mul(0x9E37_79B9_7F4A_7C15), index)
+    format!(
+        "{:016x}{:016x}",
+        index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        index
+    )
 }
 
 fn build(names: u64) -> (tempfile::TempDir, Catalog) {
     let data = tempfile::tempdir().expect("data");
     let store = Store::open(data.path(), 256 << 20).expect("store");
     let (catalog, _) = Catalog::load(store.clone(), &repo_path("tests/zones")).expect("catalog");
-    let zone = catalog.zone(&Name::from_ascii("example.test.").expect("origin")).expect("zone");
+    let zone = catalog
+        .zone(&Name::from_ascii("example.test.").expect("origin"))
+        .expect("zone");
     let value = encode_rrset(RrsetOwner::Admin, 300, &[b"\x07v=mimi1".to_vec()]);
     let mut written = 0;
     while written < names {
         let batch = (names - written).min(50_000);
-        let mut commit = ZoneCommit { origin_key: zone.origin_key.clone(), ..ZoneCommit::default() };
+        let mut commit = ZoneCommit {
+            origin_key: zone.origin_key.clone(),
+            ..ZoneCommit::default()
+        };
         for index in written..written + batch {
-            let name = Name::from_ascii(format!("{}._mimi.example.test.", label(index))).expect("name");
+            let name =
+                Name::from_ascii(format!("{}._mimi.example.test.", label(index))).expect("name");
             let mut key = zone_prefix(zone.id).to_vec();
             key.extend(rrset_key(&name_key(&name), rtype::TXT));
-            commit.rrsets.push(RrsetWrite { key, value: Some(value.clone()) });
+            commit.rrsets.push(RrsetWrite {
+                key,
+                value: Some(value.clone()),
+            });
         }
         store.commit(&commit).expect("commit");
         written += batch;
@@ -47,20 +60,42 @@ fn build(names: u64) -> (tempfile::TempDir, Catalog) {
 /// Time for `rounds` lookups of each kind: (hit, nodata, nxdomain).
 fn time_lookups(catalog: &Catalog, names: u64, rounds: u64) -> [Duration; 3] {
     let zones = catalog.zones();
-    let resolver = Resolver { zones: &zones, store: catalog.store() };
+    let resolver = Resolver {
+        zones: &zones,
+        store: catalog.store(),
+    };
     let mut result = [Duration::ZERO; 3];
-    for (slot, (qtype, existing, expect)) in [(rtype::TXT, true, 0u16), (rtype::A, true, 0), (rtype::TXT, false, 3)].into_iter().enumerate() {
+    for (slot, (qtype, existing, expect)) in [
+        (rtype::TXT, true, 0u16),
+        (rtype::A, true, 0),
+        (rtype::TXT, false, 3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let queries: Vec<Vec<u8>> = (0..rounds)
             .map(|i| {
                 let index = (i * 7919) % names;
-                let text = if existing { label(index) } else { format!("{}zz", &label(index)[..30]) };
-                name_to_wire(&Name::from_ascii(format!("{text}._mimi.example.test.")).expect("name"))
+                let text = if existing {
+                    label(index)
+                } else {
+                    format!("{}zz", &label(index)[..30])
+                };
+                name_to_wire(
+                    &Name::from_ascii(format!("{text}._mimi.example.test.")).expect("name"),
+                )
             })
             .collect();
         let started = Instant::now();
         for query in &queries {
             let answer = resolver.resolve(query, qtype).expect("lookup");
-            assert_eq!(answer.rcode, expect, "{:?} {:?}", mimidns::wire::name_from_wire(query), answer);
+            assert_eq!(
+                answer.rcode,
+                expect,
+                "{:?} {:?}",
+                mimidns::wire::name_from_wire(query),
+                answer
+            );
             assert_eq!(answer.answer.len(), usize::from(slot == 0));
         }
         result[slot] = started.elapsed();
@@ -72,15 +107,26 @@ fn time_lookups(catalog: &Catalog, names: u64, rounds: u64) -> [Duration; 3] {
 fn lookup_cost_does_not_grow_with_zone_size() {
     let rounds = 20_000;
     let (_small_dir, small) = build(1_000);
-    let (_large_dir, large) = build(std::env::var("SCALE_NAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000));
+    let (_large_dir, large) = build(
+        std::env::var("SCALE_NAMES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000),
+    );
     // Warm both caches once, then measure.
     time_lookups(&small, 1_000, rounds);
     time_lookups(&large, 1_000_000, rounds);
     let small_times = time_lookups(&small, 1_000, rounds);
     let large_times = time_lookups(&large, 1_000_000, rounds);
-    for (kind, (s, l)) in ["hit", "NODATA", "NXDOMAIN"].iter().zip(small_times.iter().zip(large_times.iter())) {
+    for (kind, (s, l)) in ["hit", "NODATA", "NXDOMAIN"]
+        .iter()
+        .zip(small_times.iter().zip(large_times.iter()))
+    {
         let ratio = l.as_secs_f64() / s.as_secs_f64();
         eprintln!("{kind}: 1k names {s:?}, 1M names {l:?} for {rounds} lookups (ratio {ratio:.2})");
-        assert!(ratio < 8.0, "{kind} lookups are {ratio:.1}x slower at 1M names than at 1k: the query path scans");
+        assert!(
+            ratio < 8.0,
+            "{kind} lookups are {ratio:.1}x slower at 1M names than at 1k: the query path scans"
+        );
     }
 }

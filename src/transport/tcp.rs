@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::catalog::Catalog;
-use crate::query::{answer_packet, Transport};
+use crate::query::{Transport, answer_packet};
 
 pub struct TcpLimits {
     pub max_connections: usize,
@@ -22,7 +22,13 @@ pub struct TcpLimits {
 /// Accepts connections until `shutdown` fires. A connection over the cap is
 /// closed at once (RFC 7766 §6.2.2 lets a server close connections to manage
 /// its resources).
-pub async fn serve(listener: TcpListener, catalog: Arc<Catalog>, shutdown: CancellationToken, limits: TcpLimits, log_queries: bool) {
+pub async fn serve(
+    listener: TcpListener,
+    catalog: Arc<Catalog>,
+    shutdown: CancellationToken,
+    limits: TcpLimits,
+    log_queries: bool,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let idle_timeout = limits.idle_timeout;
     let mut refused = 0u64;
@@ -43,7 +49,11 @@ pub async fn serve(listener: TcpListener, catalog: Arc<Catalog>, shutdown: Cance
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             refused += 1;
             if refused.is_power_of_two() {
-                warn!(refused, max = limits.max_connections, "TCP connection cap reached; closing new connections");
+                warn!(
+                    refused,
+                    max = limits.max_connections,
+                    "TCP connection cap reached; closing new connections"
+                );
             }
             drop(stream);
             continue;
@@ -64,7 +74,12 @@ pub async fn serve(listener: TcpListener, catalog: Arc<Catalog>, shutdown: Cance
     }
 }
 
-async fn connection(stream: TcpStream, catalog: &Catalog, idle_timeout: Duration, log_queries: bool) -> std::io::Result<()> {
+async fn connection(
+    stream: TcpStream,
+    catalog: &Catalog,
+    idle_timeout: Duration,
+    log_queries: bool,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr()?;
     let (reader, mut writer) = stream.into_split();

@@ -7,13 +7,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::catalog::Catalog;
-use crate::query::{answer_packet, Transport};
+use crate::query::{Transport, answer_packet};
 
 /// Largest datagram read; bigger ones are cut and then fail to parse (FORMERR).
 const RECEIVE_BUFFER: usize = 65535;
 
 /// Receives and answers until `shutdown` fires.
-pub async fn serve(socket: Arc<UdpSocket>, catalog: Arc<Catalog>, shutdown: CancellationToken, log_queries: bool) {
+pub async fn serve(
+    socket: Arc<UdpSocket>,
+    catalog: Arc<Catalog>,
+    shutdown: CancellationToken,
+    log_queries: bool,
+) {
     let mut buffer = vec![0u8; RECEIVE_BUFFER];
     loop {
         let received = tokio::select! {

@@ -136,8 +136,14 @@ mod tests {
 
     #[test]
     fn targets_are_found_in_rdata() {
-        assert_eq!(rdata_target(rtype::SVCB, b"\x00\x01\x01a\x00\x00\x01"), Some(&b"\x01a\x00"[..]));
-        assert_eq!(rdata_target(rtype::NS, b"\x01a\x00"), Some(&b"\x01a\x00"[..]));
+        assert_eq!(
+            rdata_target(rtype::SVCB, b"\x00\x01\x01a\x00\x00\x01"),
+            Some(&b"\x01a\x00"[..])
+        );
+        assert_eq!(
+            rdata_target(rtype::NS, b"\x01a\x00"),
+            Some(&b"\x01a\x00"[..])
+        );
         assert_eq!(rdata_target(rtype::TXT, b"\x01a"), None);
     }
 }

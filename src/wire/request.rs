@@ -113,7 +113,10 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
     if qdcount != 1 {
         return Err(formerr);
     }
-    let mut cursor = Cursor { bytes: packet, at: 12 };
+    let mut cursor = Cursor {
+        bytes: packet,
+        at: 12,
+    };
     // Question name: uncompressed labels only (nothing precedes it to point at).
     let mut name_length = 0usize;
     loop {
@@ -159,7 +162,10 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         }
         let _ = extended_rcode;
         // Options must tile the RDATA exactly (§6.1.2); unknown ones are ignored.
-        let mut options = Cursor { bytes: &packet[rdata_start..rdata_start + rdlength], at: 0 };
+        let mut options = Cursor {
+            bytes: &packet[rdata_start..rdata_start + rdlength],
+            at: 0,
+        };
         while options.at < rdlength {
             options.u16().ok_or(formerr)?;
             let option_length = options.u16().ok_or(formerr)?;
@@ -174,7 +180,16 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
     if cursor.at != packet.len() {
         return Err(formerr);
     }
-    Ok(Query { id, opcode, flags, question, qname, qtype, qclass, edns })
+    Ok(Query {
+        id,
+        opcode,
+        flags,
+        question,
+        qname,
+        qtype,
+        qclass,
+        edns,
+    })
 }
 
 #[cfg(test)]
@@ -201,12 +216,21 @@ mod tests {
         assert_eq!(q.edns, None);
         let packet = query(b"\x00", OPT, 1);
         let q = parse(&packet).expect("parses");
-        assert_eq!(q.edns, Some(Edns { udp_payload: 1232, version: 0, dnssec_ok: true }));
+        assert_eq!(
+            q.edns,
+            Some(Edns {
+                udp_payload: 1232,
+                version: 0,
+                dnssec_ok: true
+            })
+        );
     }
 
     #[test]
     fn unknown_edns_options_are_skipped() {
-        let opt = [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 8, 0xFF, 0x01, 0, 4, 1, 2, 3, 4];
+        let opt = [
+            0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 8, 0xFF, 0x01, 0, 4, 1, 2, 3, 4,
+        ];
         let packet = query(b"\x00", &opt, 1);
         assert!(parse(&packet).is_ok());
     }
@@ -217,7 +241,8 @@ mod tests {
         let mut response = query(b"\x00", &[], 0);
         response[2] |= 0x80;
         assert_eq!(parse(&response), Err(Rejection::Drop));
-        let formerr = |packet: &[u8]| matches!(parse(packet), Err(Rejection::FormErr { id: 0x1234, .. }));
+        let formerr =
+            |packet: &[u8]| matches!(parse(packet), Err(Rejection::FormErr { id: 0x1234, .. }));
         assert!(formerr(&query(b"\x01a", &[], 0)), "truncated name");
         assert!(formerr(&query(b"\xc0\x0c", &[], 0)), "pointer in question");
         assert!(formerr(&query(b"\x00", &[1], 0)), "trailing byte");
@@ -225,14 +250,24 @@ mod tests {
         two_opts.extend_from_slice(OPT);
         assert!(formerr(&query(b"\x00", &two_opts, 2)), "two OPT records");
         let bad_option = [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 3, 0, 1, 0];
-        assert!(formerr(&query(b"\x00", &bad_option, 1)), "option overruns OPT");
+        assert!(
+            formerr(&query(b"\x00", &bad_option, 1)),
+            "option overruns OPT"
+        );
         let mut two_questions = query(b"\x00", &[0, 0, 16, 0, 1], 0);
         two_questions[5] = 2;
         assert!(formerr(&two_questions), "two questions");
-        let long: Vec<u8> = std::iter::repeat_n(b"\x3f".iter().chain([b'a'; 63].iter()).copied().collect::<Vec<u8>>(), 5)
-            .flatten()
-            .chain([0])
-            .collect();
+        let long: Vec<u8> = std::iter::repeat_n(
+            b"\x3f"
+                .iter()
+                .chain([b'a'; 63].iter())
+                .copied()
+                .collect::<Vec<u8>>(),
+            5,
+        )
+        .flatten()
+        .chain([0])
+        .collect();
         assert!(formerr(&query(&long, &[], 0)), "name over 255 octets");
     }
 }

@@ -108,9 +108,10 @@ impl ResponseWriter {
                 return true;
             }
             let size = usize::from(length);
-            let (Some(ours), Some(theirs)) =
-                (name.get(at + 1..at + 1 + size), self.buf.get(offset + 1..offset + 1 + size))
-            else {
+            let (Some(ours), Some(theirs)) = (
+                name.get(at + 1..at + 1 + size),
+                self.buf.get(offset + 1..offset + 1 + size),
+            ) else {
                 return false;
             };
             if !ours.eq_ignore_ascii_case(theirs) {
@@ -134,21 +135,24 @@ impl ResponseWriter {
                 .find(|&&offset| self.same_name_at(suffix, usize::from(offset)))
             {
                 self.buf.extend_from_slice(&(0xC000 | offset).to_be_bytes());
-                self.name_offsets.extend_from_slice(&new_offsets[..new_count]);
+                self.name_offsets
+                    .extend_from_slice(&new_offsets[..new_count]);
                 return;
             }
             let size = usize::from(name[at]);
-            if let Ok(offset) = u16::try_from(self.buf.len()) {
-                if offset < 0x4000 && new_count < new_offsets.len() {
-                    new_offsets[new_count] = offset;
-                    new_count += 1;
-                }
+            if let Ok(offset) = u16::try_from(self.buf.len())
+                && offset < 0x4000
+                && new_count < new_offsets.len()
+            {
+                new_offsets[new_count] = offset;
+                new_count += 1;
             }
             self.buf.extend_from_slice(&name[at..at + 1 + size]);
             at += 1 + size;
         }
         self.buf.push(0);
-        self.name_offsets.extend_from_slice(&new_offsets[..new_count]);
+        self.name_offsets
+            .extend_from_slice(&new_offsets[..new_count]);
     }
 
     /// Writes a whole RRset, or nothing of it if it does not fit.
@@ -168,7 +172,8 @@ impl ResponseWriter {
             self.buf.extend_from_slice(&record_type.to_be_bytes());
             self.buf.extend_from_slice(&super::CLASS_IN.to_be_bytes());
             self.buf.extend_from_slice(&ttl.to_be_bytes());
-            self.buf.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            self.buf
+                .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
             self.buf.extend_from_slice(rdata);
             written += 1;
             if self.buf.len() > self.limit {
@@ -202,7 +207,8 @@ impl ResponseWriter {
             self.buf.extend_from_slice(&opt.udp_payload.to_be_bytes());
             self.buf.push((header.rcode >> 4) as u8);
             self.buf.push(0);
-            self.buf.extend_from_slice(&(if opt.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
+            self.buf
+                .extend_from_slice(&(if opt.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
             self.buf.extend_from_slice(&0u16.to_be_bytes());
             additional += 1;
         }
@@ -228,7 +234,13 @@ mod tests {
     const QUESTION: &[u8] = b"\x03WwW\x07example\x04test\x00\x00\x10\x00\x01";
 
     fn header(rcode: u16) -> Header {
-        Header { id: 7, opcode: 0, request_flags: FLAG_RD, authoritative: true, rcode }
+        Header {
+            id: 7,
+            opcode: 0,
+            request_flags: FLAG_RD,
+            authoritative: true,
+            rcode,
+        }
     }
 
     #[test]
@@ -236,12 +248,31 @@ mod tests {
         let mut writer = ResponseWriter::new(512);
         writer.question(QUESTION);
         writer
-            .rrset(Section::Answer, b"\x03www\x07EXAMPLE\x04test\x00", 16, 300, [&b"\x02hi"[..]].into_iter())
+            .rrset(
+                Section::Answer,
+                b"\x03www\x07EXAMPLE\x04test\x00",
+                16,
+                300,
+                [&b"\x02hi"[..]].into_iter(),
+            )
             .expect("fits");
         writer
-            .rrset(Section::Authority, b"\x07example\x04test\x00", 2, 300, [&b"\x02ns\x00"[..]].into_iter())
+            .rrset(
+                Section::Authority,
+                b"\x07example\x04test\x00",
+                2,
+                300,
+                [&b"\x02ns\x00"[..]].into_iter(),
+            )
             .expect("fits");
-        let bytes = writer.finish(header(0), false, Some(OptRecord { udp_payload: 1232, dnssec_ok: false }));
+        let bytes = writer.finish(
+            header(0),
+            false,
+            Some(OptRecord {
+                udp_payload: 1232,
+                dnssec_ok: false,
+            }),
+        );
         // Answer owner is a pointer to offset 12; authority owner points at "example".
         let answer_at = 12 + QUESTION.len();
         assert_eq!(&bytes[answer_at..answer_at + 2], &[0xC0, 12]);
@@ -256,8 +287,14 @@ mod tests {
     fn an_rrset_that_does_not_fit_leaves_nothing_behind() {
         let mut writer = ResponseWriter::new(100);
         writer.question(QUESTION);
-        let big = vec![0u8; 40];
-        let result = writer.rrset(Section::Answer, b"\x01x\x00", 16, 1, [&big[..], &big[..]].into_iter());
+        let big = [0u8; 40];
+        let result = writer.rrset(
+            Section::Answer,
+            b"\x01x\x00",
+            16,
+            1,
+            [&big[..], &big[..]].into_iter(),
+        );
         assert_eq!(result, Err(Full));
         assert_eq!(writer.len(), 12 + QUESTION.len());
         let bytes = writer.finish(header(0), true, None);
@@ -270,7 +307,14 @@ mod tests {
     fn extended_rcode_goes_into_opt() {
         let mut writer = ResponseWriter::new(512);
         writer.question(QUESTION);
-        let bytes = writer.finish(header(16), false, Some(OptRecord { udp_payload: 1232, dnssec_ok: false }));
+        let bytes = writer.finish(
+            header(16),
+            false,
+            Some(OptRecord {
+                udp_payload: 1232,
+                dnssec_ok: false,
+            }),
+        );
         let message = Message::from_vec(&bytes).expect("decodes");
         assert_eq!(u16::from(message.metadata.response_code), 16);
     }

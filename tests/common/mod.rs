@@ -39,9 +39,15 @@ pub async fn start_server_in(zones_dir: &Path, data_dir: tempfile::TempDir) -> T
         tcp_idle_timeout: Duration::from_secs(2),
         ..Config::default()
     };
-    let server = mimidns::server::start(&config).await.expect("server starts");
+    let server = mimidns::server::start(&config)
+        .await
+        .expect("server starts");
     let address = server.udp_addresses[0];
-    TestServer { server, address, data_dir }
+    TestServer {
+        server,
+        address,
+        data_dir,
+    }
 }
 
 /// How to ask.
@@ -53,10 +59,26 @@ pub struct Ask {
 }
 
 impl Ask {
-    pub const UDP: Ask = Ask { edns: Some(1232), dnssec_ok: false, tcp: false };
-    pub const TCP: Ask = Ask { edns: Some(1232), dnssec_ok: false, tcp: true };
-    pub const UDP_NO_EDNS: Ask = Ask { edns: None, dnssec_ok: false, tcp: false };
-    pub const TCP_NO_EDNS: Ask = Ask { edns: None, dnssec_ok: false, tcp: true };
+    pub const UDP: Ask = Ask {
+        edns: Some(1232),
+        dnssec_ok: false,
+        tcp: false,
+    };
+    pub const TCP: Ask = Ask {
+        edns: Some(1232),
+        dnssec_ok: false,
+        tcp: true,
+    };
+    pub const UDP_NO_EDNS: Ask = Ask {
+        edns: None,
+        dnssec_ok: false,
+        tcp: false,
+    };
+    pub const TCP_NO_EDNS: Ask = Ask {
+        edns: None,
+        dnssec_ok: false,
+        tcp: true,
+    };
 }
 
 pub fn query_message(name: &str, record_type: RecordType, ask: Ask) -> Message {
@@ -83,14 +105,18 @@ fn next_id() -> u16 {
 pub fn exchange_raw(address: SocketAddr, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
     if tcp {
         let mut stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
         let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(packet);
         stream.write_all(&framed).expect("write");
         read_tcp_message(&mut stream)
     } else {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        socket.set_read_timeout(Some(Duration::from_millis(1500))).expect("timeout");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .expect("timeout");
         socket.send_to(packet, address).expect("send");
         let mut buffer = vec![0u8; 65535];
         match socket.recv_from(&mut buffer) {
@@ -149,10 +175,10 @@ pub fn free_port() -> u16 {
 pub fn wait_for_dns(address: SocketAddr, zone: &str) {
     for _ in 0..100 {
         let request = query_message(zone, RecordType::SOA, Ask::UDP);
-        if let Some(reply) = exchange_raw(address, &request.to_vec().expect("encode"), false) {
-            if Message::from_vec(&reply).is_ok_and(|m| m.answers.len() == 1) {
-                return;
-            }
+        if let Some(reply) = exchange_raw(address, &request.to_vec().expect("encode"), false)
+            && Message::from_vec(&reply).is_ok_and(|m| m.answers.len() == 1)
+        {
+            return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -162,7 +188,9 @@ pub fn wait_for_dns(address: SocketAddr, zone: &str) {
 /// The path of a required interop tool; fails clearly when it is missing.
 pub fn require_tool(tool: &str) -> PathBuf {
     let paths = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&paths).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]) {
+    for dir in
+        std::env::split_paths(&paths).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+    {
         let candidate = dir.join(tool);
         if candidate.is_file() {
             return candidate;
