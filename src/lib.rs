@@ -23,3 +23,5 @@ pub mod store;
 pub mod transport;
 pub mod wire;
 pub mod zone_file;
+pub mod identifier;
+pub mod mapping;
