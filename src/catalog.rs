@@ -24,7 +24,8 @@ use hickory_proto::rr::{Name, RecordType};
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::name_key::{name_key, rrset_key};
+use crate::config::{DiscoveryPolicy, DiscoverySettings};
+use crate::name_key::{name_key, push_label, rrset_key};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
 use crate::store::{RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta, zone_prefix};
 use crate::wire::{name_to_wire, rtype};
@@ -63,9 +64,27 @@ pub struct ServedZone {
     /// Name keys (without the zone id) of delegation points below the apex.
     pub cuts: HashSet<Vec<u8>>,
     pub has_wildcards: bool,
+    /// How identifiers are published here.
+    pub discovery: DiscoverySettings,
+    /// Name key of `<discovery label>.<origin>`.
+    pub discovery_key: Vec<u8>,
+    pub identifiers: u64,
 }
 
 impl ServedZone {
+    /// Whether a node (name key) is a hashed identifier name: exactly one
+    /// label below the discovery node.
+    pub fn is_identifier_node(&self, node: &[u8]) -> bool {
+        node.len() > self.discovery_key.len()
+            && node.starts_with(&self.discovery_key)
+            && node[self.discovery_key.len()..].iter().filter(|&&b| b == 0).count() == 1
+    }
+
+    /// Whether a node is the discovery node or below it.
+    pub fn in_discovery_tree(&self, node: &[u8]) -> bool {
+        node.starts_with(&self.discovery_key)
+    }
+
     /// `zone id ‖ name key`: the store prefix of a node of this zone.
     pub fn node_prefix(&self, name_key: &[u8]) -> Vec<u8> {
         let mut prefix = Vec::with_capacity(4 + name_key.len() + 3);
@@ -138,6 +157,7 @@ impl Catalog {
     pub fn load(
         store: Store,
         zones_dir: &Path,
+        policy: &DiscoveryPolicy,
     ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
         let files = zone_files(zones_dir)?;
         let mut zones = ZoneMap::new();
@@ -148,7 +168,8 @@ impl Catalog {
             for warning in &content.warnings {
                 warn!("{warning}");
             }
-            let (zone, report) = reconcile_zone_file(&store, &content)?;
+            let settings = policy.for_zone(&content.origin.to_ascii());
+            let (zone, report) = reconcile_zone_file(&store, &content, settings)?;
             zones.insert(zone.origin_key.clone(), Arc::new(zone));
             reports.push(report);
         }
@@ -199,6 +220,7 @@ impl Catalog {
             let serial = next_serial(zone.serial, None);
             let mut cuts = zone.cuts.clone();
             let mut has_wildcards = zone.has_wildcards;
+            let mut identifiers = i128::from(zone.identifiers);
             let prefix = zone_prefix(zone.id);
             let mut commit = ZoneCommit {
                 origin_key: zone.origin_key.clone(),
@@ -218,6 +240,12 @@ impl Catalog {
                 }
                 let mut full = prefix.to_vec();
                 full.extend_from_slice(&key);
+                if let Some((node, rtype::TXT)) = crate::name_key::split_rrset_key(&key)
+                    && zone.is_identifier_node(node)
+                {
+                    let existed = self.store.rrset(&full)?.is_some();
+                    identifiers += i128::from(value.is_some()) - i128::from(existed);
+                }
                 commit.rrsets.push(RrsetWrite { key: full, value });
             }
             let soa = soa_rrset_with_serial(&zone.soa, serial)
@@ -232,6 +260,8 @@ impl Catalog {
                 .map(|c| data_encoding::HEXLOWER.encode(c))
                 .collect();
             meta.has_wildcards = has_wildcards;
+            let identifiers = u64::try_from(identifiers.max(0)).unwrap_or(0);
+            meta.identifiers = identifiers;
             commit.meta = Some(meta);
             self.store.commit(&commit)?;
             let updated = ServedZone {
@@ -244,6 +274,9 @@ impl Catalog {
                 negative_ttl: zone.negative_ttl,
                 cuts,
                 has_wildcards,
+                discovery: zone.discovery.clone(),
+                discovery_key: zone.discovery_key.clone(),
+                identifiers,
             };
             let mut map = ZoneMap::clone(&self.zones.load());
             map.insert(zone.origin_key.clone(), Arc::new(updated));
@@ -289,6 +322,7 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
 fn reconcile_zone_file(
     store: &Store,
     content: &ZoneContent,
+    discovery: DiscoverySettings,
 ) -> Result<(ServedZone, ZoneLoadReport), CatalogError> {
     let origin_key = name_key(&content.origin);
     let origin_text = content.origin.to_string();
@@ -305,6 +339,7 @@ fn reconcile_zone_file(
             file_digest: String::new(),
             cuts: Vec::new(),
             has_wildcards: false,
+            identifiers: 0,
         },
     };
     let prefix = zone_prefix(meta.id);
@@ -415,6 +450,13 @@ fn reconcile_zone_file(
         soa,
         cuts,
         has_wildcards: meta.has_wildcards,
+        discovery_key: {
+            let mut key = name_key(&content.origin);
+            push_label(&mut key, discovery.label.as_bytes());
+            key
+        },
+        discovery,
+        identifiers: meta.identifiers,
     };
     let report = ZoneLoadReport {
         origin: origin_text,
@@ -464,7 +506,7 @@ mod tests {
         let data = tempfile::tempdir().expect("data");
         write_zone(zones.path(), ZONE);
         let store = Store::open(data.path(), 1 << 20).expect("store");
-        let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("load");
+        let (catalog, reports) = Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("load");
         assert_eq!(reports[0].serial, 100);
         let origin = Name::from_ascii("example.test.").expect("origin");
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -481,7 +523,7 @@ mod tests {
         assert_eq!(serial, 101);
         drop(catalog);
         // Unchanged file: same serial, nothing rewritten.
-        let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("reload");
+        let (catalog, reports) = Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("reload");
         assert!(!reports[0].file_changed);
         assert_eq!(reports[0].serial, 101);
         drop(catalog);
@@ -490,7 +532,7 @@ mod tests {
             zones.path(),
             &ZONE.replace("www A 192.0.2.2\n", "web A 192.0.2.3\n"),
         );
-        let (catalog, reports) = Catalog::load(store.clone(), zones.path()).expect("reload");
+        let (catalog, reports) = Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("reload");
         assert!(reports[0].file_changed);
         assert_eq!(reports[0].serial, 102);
         let zone = catalog.zone(&origin).expect("served");
@@ -520,7 +562,7 @@ mod tests {
         drop(catalog);
         // A file serial ahead of the stored one is taken as is.
         write_zone(zones.path(), &ZONE.replace(" 100 ", " 5000 "));
-        let (_, reports) = Catalog::load(store, zones.path()).expect("reload");
+        let (_, reports) = Catalog::load(store, zones.path(), &DiscoveryPolicy::default()).expect("reload");
         assert_eq!(reports[0].serial, 5000);
     }
 }

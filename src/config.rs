@@ -40,6 +40,96 @@ pub struct ConfigFile {
     pub store: StoreSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub discovery: DiscoverySection,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiscoveryFields {
+    pub label: Option<String>,
+    pub ttl: Option<u32>,
+    pub max_mappings: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiscoverySection {
+    pub label: Option<String>,
+    pub ttl: Option<u32>,
+    pub max_mappings: Option<usize>,
+    /// Per-zone overrides: `[[discovery.zone]] origin = "…"`.
+    #[serde(default)]
+    pub zone: Vec<DiscoveryZone>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiscoveryZone {
+    pub origin: String,
+    pub label: Option<String>,
+    pub ttl: Option<u32>,
+    pub max_mappings: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminSection {
+    pub socket: Option<PathBuf>,
+    pub tcp_listen: Option<SocketAddr>,
+    pub token_file: Option<PathBuf>,
+    pub allow_non_loopback: Option<bool>,
+    pub max_body_kb: Option<usize>,
+}
+
+/// How identifiers are published in one zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverySettings {
+    /// The label under the apex that holds hashed names (`_mimi`).
+    pub label: String,
+    /// TTL of mapping records.
+    pub ttl: u32,
+    /// Most mappings per identifier.
+    pub max_mappings: usize,
+}
+
+impl Default for DiscoverySettings {
+    fn default() -> Self {
+        Self { label: "_mimi".into(), ttl: 300, max_mappings: 16 }
+    }
+}
+
+/// Discovery settings for every zone: defaults plus per-zone overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoveryPolicy {
+    pub defaults: DiscoverySettings,
+    /// Keyed by lower-case origin without the trailing dot.
+    pub zones: std::collections::BTreeMap<String, DiscoverySettings>,
+}
+
+impl DiscoveryPolicy {
+    pub fn for_zone(&self, origin: &str) -> DiscoverySettings {
+        let key = origin.trim_end_matches('.').to_ascii_lowercase();
+        self.zones.get(&key).cloned().unwrap_or_else(|| self.defaults.clone())
+    }
+}
+
+/// The admin API's listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Unix socket; `None` means `<data-dir>/admin.sock`.
+    pub socket: Option<PathBuf>,
+    pub tcp_listen: Option<SocketAddr>,
+    pub token_file: Option<PathBuf>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self { socket: None, tcp_listen: None, token_file: None, max_body_bytes: 8 << 20 }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +184,8 @@ pub struct Config {
     pub log_level: String,
     /// Log every query at info level (off: queries are logged at debug only).
     pub log_queries: bool,
+    pub discovery: DiscoveryPolicy,
+    pub admin: AdminSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -110,6 +202,8 @@ impl Default for Config {
             store_cache_bytes: 256 << 20,
             log_level: "info".into(),
             log_queries: false,
+            discovery: DiscoveryPolicy::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -170,7 +264,27 @@ impl Config {
                 .map_or(defaults.store_cache_bytes, |mb| mb << 20),
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
+            discovery: discovery_policy(&file.discovery).map_err(&invalid)?,
+            admin: AdminSettings {
+                socket: file.admin.socket,
+                tcp_listen: file.admin.tcp_listen,
+                token_file: file.admin.token_file,
+                max_body_bytes: file.admin.max_body_kb.map_or(defaults.admin.max_body_bytes, |kb| kb << 10),
+            },
         };
+        if let Some(address) = config.admin.tcp_listen {
+            if config.admin.token_file.is_none() {
+                return Err(invalid("admin.tcp-listen needs admin.token-file (the bearer token)".into()));
+            }
+            if !address.ip().is_loopback() && !file.admin.allow_non_loopback.unwrap_or(false) {
+                return Err(invalid(format!(
+                    "admin.tcp-listen = {address} is not a loopback address; set admin.allow-non-loopback = true to allow it (plain HTTP)"
+                )));
+            }
+        }
+        if config.admin.max_body_bytes < 1024 {
+            return Err(invalid("admin.max-body-kb must be at least 1".into()));
+        }
         if !overrides.listen.is_empty() {
             config.listen = overrides.listen.clone();
         }
@@ -210,9 +324,71 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The admin socket path: configured, or `<data-dir>/admin.sock`.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.admin.socket.clone().unwrap_or_else(|| self.data_dir.join("admin.sock"))
+    }
+}
+
+fn discovery_settings(base: &DiscoverySettings, label: &Option<String>, ttl: Option<u32>, max: Option<usize>, what: &str) -> Result<DiscoverySettings, String> {
+    let settings = DiscoverySettings {
+        label: label.clone().unwrap_or_else(|| base.label.clone()),
+        ttl: ttl.unwrap_or(base.ttl),
+        max_mappings: max.unwrap_or(base.max_mappings),
+    };
+    let label_ok = !settings.label.is_empty()
+        && settings.label.len() <= 63
+        && settings.label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !label_ok {
+        return Err(format!("{what}label = '{}' must be one DNS label of letters, digits, '-' or '_'", settings.label));
+    }
+    // RFC 2181 §8: TTLs are at most 2^31 - 1.
+    if settings.ttl > i32::MAX as u32 {
+        return Err(format!("{what}ttl = {} is above 2147483647 (RFC 2181 §8)", settings.ttl));
+    }
+    if !(1..=64).contains(&settings.max_mappings) {
+        return Err(format!("{what}max-mappings = {} is out of range 1..=64", settings.max_mappings));
+    }
+    Ok(settings)
+}
+
+fn discovery_policy(section: &DiscoverySection) -> Result<DiscoveryPolicy, String> {
+    let defaults = discovery_settings(&DiscoverySettings::default(), &section.label, section.ttl, section.max_mappings, "discovery.")?;
+    let mut zones = std::collections::BTreeMap::new();
+    for zone in &section.zone {
+        let origin = zone.origin.trim_end_matches('.').to_ascii_lowercase();
+        if origin.is_empty() {
+            return Err("discovery.zone.origin is empty".into());
+        }
+        let settings = discovery_settings(&defaults, &zone.label, zone.ttl, zone.max_mappings, &format!("discovery.zone[{origin}]."))?;
+        if zones.insert(origin.clone(), settings).is_some() {
+            return Err(format!("discovery.zone for {origin} is given twice"));
+        }
+    }
+    Ok(DiscoveryPolicy { defaults, zones })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_and_admin_sections() {
+        let text = "[discovery]\nttl = 60\n[[discovery.zone]]\norigin = \"Example.Test.\"\nlabel = \"_disc\"\n[admin]\nmax-body-kb = 16\n";
+        let config = load_text(text, &Overrides::default()).expect("valid");
+        let zone = config.discovery.for_zone("example.test.");
+        assert_eq!((zone.label.as_str(), zone.ttl, zone.max_mappings), ("_disc", 60, 16));
+        assert_eq!(config.discovery.for_zone("other.test").label, "_mimi");
+        assert_eq!(config.admin.max_body_bytes, 16 << 10);
+        assert_eq!(config.admin_socket(), PathBuf::from("data/admin.sock"));
+        let bad = load_text("[discovery]\nlabel = \"a.b\"\n", &Overrides::default()).expect_err("bad label");
+        assert!(bad.to_string().contains("one DNS label"), "{bad}");
+        let tcp = load_text("[admin]\ntcp-listen = \"127.0.0.1:8053\"\n", &Overrides::default()).expect_err("needs token");
+        assert!(tcp.to_string().contains("token-file"), "{tcp}");
+        let remote = load_text("[admin]\ntcp-listen = \"192.0.2.1:8053\"\ntoken-file = \"/t\"\n", &Overrides::default()).expect_err("remote");
+        assert!(remote.to_string().contains("loopback"), "{remote}");
+    }
 
     fn load_text(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -25,3 +25,4 @@ pub mod wire;
 pub mod zone_file;
 pub mod identifier;
 pub mod mapping;
+pub mod admin;

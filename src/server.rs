@@ -14,6 +14,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::admin::http::{self as admin_http, AdminListenError};
+use crate::admin::service::AdminService;
 use crate::catalog::{Catalog, CatalogError, ZoneLoadReport};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
@@ -35,6 +37,8 @@ pub enum ServerError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Admin(#[from] AdminListenError),
 }
 
 pub struct RunningServer {
@@ -42,6 +46,10 @@ pub struct RunningServer {
     pub tcp_addresses: Vec<SocketAddr>,
     pub zones: Vec<ZoneLoadReport>,
     pub catalog: Arc<Catalog>,
+    /// The admin API's Unix socket.
+    pub admin_socket: std::path::PathBuf,
+    /// The admin API's TCP address, when configured.
+    pub admin_tcp: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -93,7 +101,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     if store.was_recovered() {
         info!(path = %store_dir.display(), "store recovered after an unclean shutdown");
     }
-    let (catalog, zones) = Catalog::load(store, &config.zones_dir)?;
+    let (catalog, zones) = Catalog::load(store, &config.zones_dir, &config.discovery)?;
     let catalog = Arc::new(catalog);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -127,6 +135,18 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             config.log_queries,
         ));
     }
+    let service = Arc::new(AdminService::new(catalog.clone()));
+    let router = admin_http::router(service, config.admin.max_body_bytes);
+    let admin_socket = config.admin_socket();
+    let unix_listener = admin_http::bind_unix(&admin_socket).await?;
+    tasks.spawn(admin_http::serve_unix(unix_listener, router.clone(), shutdown.clone()));
+    let mut admin_tcp = None;
+    if let (Some(address), Some(token_file)) = (config.admin.tcp_listen, &config.admin.token_file) {
+        let token = admin_http::read_token(token_file)?;
+        let listener = admin_http::bind_tcp(address).await?;
+        admin_tcp = Some(listener.local_addr().map_err(|source| ServerError::Bind { address, source })?);
+        tasks.spawn(admin_http::serve_tcp(listener, router, token, shutdown.clone()));
+    }
     let summary: Vec<String> = zones
         .iter()
         .map(|z| {
@@ -139,6 +159,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     info!(
         zones = %summary.join(", "),
         listen = ?udp_addresses,
+        admin_socket = %admin_socket.display(),
         store_bytes = catalog.store().size_on_disk(),
         "mimidns serving"
     );
@@ -147,6 +168,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         tcp_addresses,
         zones,
         catalog,
+        admin_socket,
+        admin_tcp,
         shutdown,
         tasks,
     })

@@ -61,6 +61,9 @@ pub struct ZoneMeta {
     /// Whether any wildcard owner was ever written to the zone.
     #[serde(default)]
     pub has_wildcards: bool,
+    /// Identifiers published under the zone's discovery label.
+    #[serde(default)]
+    pub identifiers: u64,
 }
 
 /// One RRset write inside a commit: a value to store, or `None` to delete.
@@ -181,6 +184,29 @@ impl Store {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Types of the RRsets owned by the node itself, at most `limit` of them.
+    pub fn node_types(&self, node_prefix: &[u8], limit: usize) -> Result<Vec<u16>, StoreError> {
+        let mut own = Vec::with_capacity(node_prefix.len() + 1);
+        own.extend_from_slice(node_prefix);
+        own.push(crate::name_key::NODE_END);
+        let mut types = Vec::new();
+        for key in self.rrsets.scan_prefix(&own).keys().take(limit) {
+            let key = key?;
+            if key.len() == own.len() + 2 {
+                types.push(u16::from_be_bytes([key[own.len()], key[own.len() + 1]]));
+            }
+        }
+        Ok(types)
+    }
+
+    /// RRsets whose keys start with `prefix`, in order (export; never on the query path).
+    pub fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
+        self.rrsets.scan_prefix(prefix).map(|item| {
+            let (key, value) = item?;
+            Ok((key.to_vec(), StoredRrset::parse(value)?))
+        })
     }
 
     /// The key that precedes `key` in canonical order within the same zone

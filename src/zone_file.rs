@@ -434,28 +434,49 @@ fn read_record(
         }
     };
     state.last_ttl = Some(ttl);
-    let mut rdata_tokens: Vec<String> = tokens[index + 1..].to_vec();
-    // hickory's SVCB/HTTPS parser ignores the origin for TargetName: make a
-    // relative target absolute here (RFC 9460 §2.1 presentation format).
-    if matches!(record_type, RecordType::SVCB | RecordType::HTTPS) && rdata_tokens.len() >= 2 {
-        let target = parse_ascii_name(&rdata_tokens[1], &state.origin)
-            .map_err(|message| invalid(location, message))?;
-        rdata_tokens[1] = target.to_ascii();
-    }
-    let rdata_text = rdata_tokens.join(" ");
-    if rdata_text.is_empty() {
-        return Err(invalid(
-            location,
-            format!("{record_type} record has no data"),
-        ));
-    }
-    let rdata = parse_rdata(&owner, ttl, record_type, &rdata_text, &state.origin)
+    let rdata = rdata_from_tokens(&owner, ttl, record_type, &tokens[index + 1..], &state.origin)
         .map_err(|message| invalid(location, message))?;
     Ok(ParsedRecord {
         name: owner,
         ttl,
         rdata,
         location: location.clone(),
+    })
+}
+
+fn rdata_from_tokens(
+    owner: &Name,
+    ttl: u32,
+    record_type: RecordType,
+    tokens: &[String],
+    origin: &Name,
+) -> Result<RData, String> {
+    let mut rdata_tokens: Vec<String> = tokens.to_vec();
+    // hickory's SVCB/HTTPS parser ignores the origin for TargetName: make a
+    // relative target absolute here (RFC 9460 §2.1 presentation format).
+    if matches!(record_type, RecordType::SVCB | RecordType::HTTPS) && rdata_tokens.len() >= 2 {
+        rdata_tokens[1] = parse_ascii_name(&rdata_tokens[1], origin)?.to_ascii();
+    }
+    let rdata_text = rdata_tokens.join(" ");
+    if rdata_text.is_empty() {
+        return Err(format!("{record_type} record has no data"));
+    }
+    parse_rdata(owner, ttl, record_type, &rdata_text, origin)
+}
+
+/// Parses and checks the presentation form of one RDATA (as in a zone file,
+/// names relative to `origin`) into wire form; used by the admin API.
+pub fn rdata_wire_from_text(owner: &Name, record_type: RecordType, text: &str, origin: &Name) -> Result<Vec<u8>, String> {
+    let location = Location { file: PathBuf::from("(request)"), line: 1 };
+    let entries = split_entries(text, &location.file).map_err(|e| e.to_string())?;
+    let tokens: Vec<String> = entries.into_iter().flat_map(|entry| entry.tokens).collect();
+    let rdata = rdata_from_tokens(owner, 0, record_type, &tokens, origin)?;
+    if rdata.record_type() != record_type {
+        return Err(format!("data parses as {}, not {record_type}", rdata.record_type()));
+    }
+    check_rdata(rdata, &location).map_err(|e| match e {
+        ZoneFileError::Invalid { message, .. } => message,
+        other => other.to_string(),
     })
 }
 

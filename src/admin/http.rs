@@ -1,0 +1,276 @@
+//! The admin API over HTTP: routes, JSON bodies with a size limit, errors as
+//! `{code, message}`, the Unix-socket listener (mode 0600; a stale socket is
+//! replaced, a live one is never stolen) and the optional loopback TCP
+//! listener that requires a bearer token compared in constant time.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::api::{ApiError, Batch, Health, PutIdentifier, PutRrset};
+use super::service::{AdminError, AdminService, ErrorKind};
+
+#[derive(Debug, Error)]
+pub enum AdminListenError {
+    #[error("admin socket {0} is in use by a running server; stop it first or choose another admin.socket")]
+    SocketInUse(PathBuf),
+    #[error("admin socket {path}: {source}")]
+    Socket { path: PathBuf, source: std::io::Error },
+    #[error("admin TCP listener {address}: {source}")]
+    Tcp { address: SocketAddr, source: std::io::Error },
+    #[error("admin token file {path}: {message}")]
+    Token { path: PathBuf, message: String },
+}
+
+#[derive(Clone)]
+struct AppState {
+    service: Arc<AdminService>,
+    max_body_bytes: usize,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self.kind == ErrorKind::Internal {
+            warn!(error = %self.message, "admin request failed");
+        }
+        (status, Json(ApiError { code: self.kind.code().into(), message: self.message })).into_response()
+    }
+}
+
+/// Replaces quoted strings in a JSON error so no submitted value (such as an
+/// identifier) is echoed back.
+fn redact_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut in_quotes = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !in_quotes {
+                out.push_str("\"…\"");
+            }
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            out.push(c);
+        }
+    }
+    out
+}
+
+async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, AdminError> {
+    let bytes: Bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| AdminError::new(ErrorKind::PayloadTooLarge, format!("request body is larger than {limit} bytes")))?;
+    serde_json::from_slice(&bytes).map_err(|e| AdminError::new(ErrorKind::BadRequest, format!("request body is not valid: {}", redact_json_error(&e))))
+}
+
+fn path_parts<T>(path: Result<UrlPath<T>, PathRejection>) -> Result<T, AdminError> {
+    path.map(|UrlPath(parts)| parts)
+        .map_err(|_| AdminError::new(ErrorKind::BadRequest, "the request path does not decode"))
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health { status: "ok".into(), zones: state.service.catalog().zones().len() })
+}
+
+async fn zones(State(state): State<AppState>) -> Response {
+    Json(state.service.zones()).into_response()
+}
+
+type ZoneAndItem = Result<UrlPath<(String, String)>, PathRejection>;
+
+async fn put_identifier(State(state): State<AppState>, path: ZoneAndItem, body: Body) -> Result<Response, AdminError> {
+    let (zone, identifier) = path_parts(path)?;
+    let request: PutIdentifier = read_json(body, state.max_body_bytes).await?;
+    let result = state.service.put_identifier(&zone, &identifier, &request.mappings).await?;
+    info!(zone = %zone, serial = result.serial, "identifier mappings replaced");
+    Ok(Json(result).into_response())
+}
+
+async fn get_identifier(State(state): State<AppState>, path: ZoneAndItem) -> Result<Response, AdminError> {
+    let (zone, identifier) = path_parts(path)?;
+    Ok(Json(state.service.get_identifier(&zone, &identifier)?).into_response())
+}
+
+async fn delete_identifier(State(state): State<AppState>, path: ZoneAndItem) -> Result<Response, AdminError> {
+    let (zone, identifier) = path_parts(path)?;
+    let result = state.service.delete_identifier(&zone, &identifier).await?;
+    info!(zone = %zone, serial = result.serial, "identifier deleted");
+    Ok(Json(result).into_response())
+}
+
+async fn batch(State(state): State<AppState>, path: Result<UrlPath<String>, PathRejection>, body: Body) -> Result<Response, AdminError> {
+    let zone = path_parts(path)?;
+    let request: Batch = read_json(body, state.max_body_bytes).await?;
+    let result = state.service.batch(&zone, &request.operations).await?;
+    info!(zone = %zone, serial = result.serial, operations = result.applied, "batch applied");
+    Ok(Json(result).into_response())
+}
+
+async fn export(State(state): State<AppState>, path: Result<UrlPath<String>, PathRejection>) -> Result<Response, AdminError> {
+    let zone = path_parts(path)?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<String>(8);
+    let service = state.service.clone();
+    let first = tokio::sync::oneshot::channel::<Result<(), AdminError>>();
+    let (ready, ready_rx) = first;
+    tokio::task::spawn_blocking(move || {
+        let mut ready = Some(ready);
+        let result = service.export(&zone, |chunk| {
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(Ok(()));
+            }
+            sender.blocking_send(chunk).is_ok()
+        });
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(result);
+        }
+    });
+    match ready_rx.await {
+        Ok(Ok(())) | Err(_) => {}
+        Ok(Err(e)) => return Err(e),
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (Ok::<String, std::io::Error>(chunk), receiver))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+}
+
+type ZoneNameType = Result<UrlPath<(String, String, String)>, PathRejection>;
+
+async fn get_rrset(State(state): State<AppState>, path: ZoneNameType) -> Result<Response, AdminError> {
+    let (zone, name, record_type) = path_parts(path)?;
+    Ok(Json(state.service.get_rrset(&zone, &name, &record_type)?).into_response())
+}
+
+async fn put_rrset(State(state): State<AppState>, path: ZoneNameType, body: Body) -> Result<Response, AdminError> {
+    let (zone, name, record_type) = path_parts(path)?;
+    let request: PutRrset = read_json(body, state.max_body_bytes).await?;
+    let result = state.service.put_rrset(&zone, &name, &record_type, &request).await?;
+    info!(zone = %zone, serial = result.serial, "RRset replaced");
+    Ok(Json(result).into_response())
+}
+
+async fn delete_rrset(State(state): State<AppState>, path: ZoneNameType) -> Result<Response, AdminError> {
+    let (zone, name, record_type) = path_parts(path)?;
+    let result = state.service.delete_rrset(&zone, &name, &record_type).await?;
+    info!(zone = %zone, serial = result.serial, "RRset deleted");
+    Ok(Json(result).into_response())
+}
+
+async fn no_route() -> AdminError {
+    AdminError::new(ErrorKind::NotFound, "no such endpoint; see the admin API table in README.md")
+}
+
+async fn no_method() -> Response {
+    let mut response = AdminError::new(ErrorKind::BadRequest, "this endpoint does not take that method").into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// The admin API's routes.
+pub fn router(service: Arc<AdminService>, max_body_bytes: usize) -> Router {
+    let state = AppState { service, max_body_bytes };
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/zones", get(zones))
+        .route("/v1/zones/{zone}/identifiers/{identifier}", get(get_identifier).put(put_identifier).delete(delete_identifier))
+        .route("/v1/zones/{zone}/batch", post(batch))
+        .route("/v1/zones/{zone}/export", get(export))
+        .route("/v1/zones/{zone}/rrsets/{name}/{rtype}", get(get_rrset).put(put_rrset).delete(delete_rrset))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .with_state(state)
+}
+
+/// Binds the admin socket: replaces a stale socket file, refuses to take over
+/// a live one, and restricts it to its owner (0600).
+pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
+    let socket_error = |source| AdminListenError::Socket { path: path.to_path_buf(), source };
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(AdminListenError::SocketInUse(path.to_path_buf()));
+        }
+        std::fs::remove_file(path).map_err(socket_error)?;
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(socket_error)?;
+    }
+    let listener = UnixListener::bind(path).map_err(socket_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(socket_error)?;
+    Ok(listener)
+}
+
+/// Serves the admin API on a Unix socket until `shutdown`.
+pub async fn serve_unix(listener: UnixListener, router: Router, shutdown: CancellationToken) {
+    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        warn!(error = %e, "admin socket listener stopped");
+    }
+}
+
+/// Reads the bearer token (surrounding white space ignored).
+pub fn read_token(path: &Path) -> Result<Vec<u8>, AdminListenError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AdminListenError::Token { path: path.to_path_buf(), message: e.to_string() })?;
+    let token = text.trim();
+    if token.len() < 16 {
+        return Err(AdminListenError::Token { path: path.to_path_buf(), message: "the token must be at least 16 characters".into() });
+    }
+    Ok(token.as_bytes().to_vec())
+}
+
+async fn require_bearer(token: Arc<Vec<u8>>, headers: HeaderMap, request: Request<Body>, next: Next) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::as_bytes)
+        .unwrap_or_default();
+    let matches: bool = presented.len() == token.len() && bool::from(presented.ct_eq(token.as_slice()));
+    if !matches {
+        return AdminError::new(ErrorKind::Unauthorized, "a valid 'Authorization: Bearer <token>' header is required").into_response();
+    }
+    next.run(request).await
+}
+
+/// Serves the admin API on TCP behind the bearer token until `shutdown`.
+pub async fn bind_tcp(address: SocketAddr) -> Result<TcpListener, AdminListenError> {
+    TcpListener::bind(address).await.map_err(|source| AdminListenError::Tcp { address, source })
+}
+
+pub async fn serve_tcp(listener: TcpListener, router: Router, token: Vec<u8>, shutdown: CancellationToken) {
+    let token = Arc::new(token);
+    let router = router.layer(axum::middleware::from_fn(move |headers: HeaderMap, request: Request<Body>, next: Next| {
+        require_bearer(token.clone(), headers, request, next)
+    }));
+    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        warn!(error = %e, "admin TCP listener stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_do_not_echo_values() {
+        let error = serde_json::from_str::<PutIdentifier>(r#"{"mappings": "+14155550100"}"#).expect_err("invalid");
+        let message = redact_json_error(&error);
+        assert!(!message.contains("4155550100"), "{message}");
+        assert!(message.contains("line 1"), "{message}");
+    }
+}
