@@ -77,7 +77,11 @@ impl ServedZone {
     pub fn is_identifier_node(&self, node: &[u8]) -> bool {
         node.len() > self.discovery_key.len()
             && node.starts_with(&self.discovery_key)
-            && node[self.discovery_key.len()..].iter().filter(|&&b| b == 0).count() == 1
+            && node[self.discovery_key.len()..]
+                .iter()
+                .filter(|&&b| b == 0)
+                .count()
+                == 1
     }
 
     /// Whether a node is the discovery node or below it.
@@ -506,7 +510,8 @@ mod tests {
         let data = tempfile::tempdir().expect("data");
         write_zone(zones.path(), ZONE);
         let store = Store::open(data.path(), 1 << 20).expect("store");
-        let (catalog, reports) = Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("load");
+        let (catalog, reports) =
+            Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("load");
         assert_eq!(reports[0].serial, 100);
         let origin = Name::from_ascii("example.test.").expect("origin");
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -523,7 +528,9 @@ mod tests {
         assert_eq!(serial, 101);
         drop(catalog);
         // Unchanged file: same serial, nothing rewritten.
-        let (catalog, reports) = Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("reload");
+        let (catalog, reports) =
+            Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default())
+                .expect("reload");
         assert!(!reports[0].file_changed);
         assert_eq!(reports[0].serial, 101);
         drop(catalog);
@@ -532,7 +539,9 @@ mod tests {
             zones.path(),
             &ZONE.replace("www A 192.0.2.2\n", "web A 192.0.2.3\n"),
         );
-        let (catalog, reports) = Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default()).expect("reload");
+        let (catalog, reports) =
+            Catalog::load(store.clone(), zones.path(), &DiscoveryPolicy::default())
+                .expect("reload");
         assert!(reports[0].file_changed);
         assert_eq!(reports[0].serial, 102);
         let zone = catalog.zone(&origin).expect("served");
@@ -562,7 +571,8 @@ mod tests {
         drop(catalog);
         // A file serial ahead of the stored one is taken as is.
         write_zone(zones.path(), &ZONE.replace(" 100 ", " 5000 "));
-        let (_, reports) = Catalog::load(store, zones.path(), &DiscoveryPolicy::default()).expect("reload");
+        let (_, reports) =
+            Catalog::load(store, zones.path(), &DiscoveryPolicy::default()).expect("reload");
         assert_eq!(reports[0].serial, 5000);
     }
 }

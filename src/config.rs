@@ -97,7 +97,11 @@ pub struct DiscoverySettings {
 
 impl Default for DiscoverySettings {
     fn default() -> Self {
-        Self { label: "_mimi".into(), ttl: 300, max_mappings: 16 }
+        Self {
+            label: "_mimi".into(),
+            ttl: 300,
+            max_mappings: 16,
+        }
     }
 }
 
@@ -112,7 +116,10 @@ pub struct DiscoveryPolicy {
 impl DiscoveryPolicy {
     pub fn for_zone(&self, origin: &str) -> DiscoverySettings {
         let key = origin.trim_end_matches('.').to_ascii_lowercase();
-        self.zones.get(&key).cloned().unwrap_or_else(|| self.defaults.clone())
+        self.zones
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| self.defaults.clone())
     }
 }
 
@@ -128,7 +135,12 @@ pub struct AdminSettings {
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        Self { socket: None, tcp_listen: None, token_file: None, max_body_bytes: 8 << 20 }
+        Self {
+            socket: None,
+            tcp_listen: None,
+            token_file: None,
+            max_body_bytes: 8 << 20,
+        }
     }
 }
 
@@ -269,12 +281,17 @@ impl Config {
                 socket: file.admin.socket,
                 tcp_listen: file.admin.tcp_listen,
                 token_file: file.admin.token_file,
-                max_body_bytes: file.admin.max_body_kb.map_or(defaults.admin.max_body_bytes, |kb| kb << 10),
+                max_body_bytes: file
+                    .admin
+                    .max_body_kb
+                    .map_or(defaults.admin.max_body_bytes, |kb| kb << 10),
             },
         };
         if let Some(address) = config.admin.tcp_listen {
             if config.admin.token_file.is_none() {
-                return Err(invalid("admin.tcp-listen needs admin.token-file (the bearer token)".into()));
+                return Err(invalid(
+                    "admin.tcp-listen needs admin.token-file (the bearer token)".into(),
+                ));
             }
             if !address.ip().is_loopback() && !file.admin.allow_non_loopback.unwrap_or(false) {
                 return Err(invalid(format!(
@@ -327,11 +344,20 @@ impl Config {
 impl Config {
     /// The admin socket path: configured, or `<data-dir>/admin.sock`.
     pub fn admin_socket(&self) -> PathBuf {
-        self.admin.socket.clone().unwrap_or_else(|| self.data_dir.join("admin.sock"))
+        self.admin
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("admin.sock"))
     }
 }
 
-fn discovery_settings(base: &DiscoverySettings, label: &Option<String>, ttl: Option<u32>, max: Option<usize>, what: &str) -> Result<DiscoverySettings, String> {
+fn discovery_settings(
+    base: &DiscoverySettings,
+    label: &Option<String>,
+    ttl: Option<u32>,
+    max: Option<usize>,
+    what: &str,
+) -> Result<DiscoverySettings, String> {
     let settings = DiscoverySettings {
         label: label.clone().unwrap_or_else(|| base.label.clone()),
         ttl: ttl.unwrap_or(base.ttl),
@@ -339,29 +365,53 @@ fn discovery_settings(base: &DiscoverySettings, label: &Option<String>, ttl: Opt
     };
     let label_ok = !settings.label.is_empty()
         && settings.label.len() <= 63
-        && settings.label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && settings
+            .label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !label_ok {
-        return Err(format!("{what}label = '{}' must be one DNS label of letters, digits, '-' or '_'", settings.label));
+        return Err(format!(
+            "{what}label = '{}' must be one DNS label of letters, digits, '-' or '_'",
+            settings.label
+        ));
     }
     // RFC 2181 §8: TTLs are at most 2^31 - 1.
     if settings.ttl > i32::MAX as u32 {
-        return Err(format!("{what}ttl = {} is above 2147483647 (RFC 2181 §8)", settings.ttl));
+        return Err(format!(
+            "{what}ttl = {} is above 2147483647 (RFC 2181 §8)",
+            settings.ttl
+        ));
     }
     if !(1..=64).contains(&settings.max_mappings) {
-        return Err(format!("{what}max-mappings = {} is out of range 1..=64", settings.max_mappings));
+        return Err(format!(
+            "{what}max-mappings = {} is out of range 1..=64",
+            settings.max_mappings
+        ));
     }
     Ok(settings)
 }
 
 fn discovery_policy(section: &DiscoverySection) -> Result<DiscoveryPolicy, String> {
-    let defaults = discovery_settings(&DiscoverySettings::default(), &section.label, section.ttl, section.max_mappings, "discovery.")?;
+    let defaults = discovery_settings(
+        &DiscoverySettings::default(),
+        &section.label,
+        section.ttl,
+        section.max_mappings,
+        "discovery.",
+    )?;
     let mut zones = std::collections::BTreeMap::new();
     for zone in &section.zone {
         let origin = zone.origin.trim_end_matches('.').to_ascii_lowercase();
         if origin.is_empty() {
             return Err("discovery.zone.origin is empty".into());
         }
-        let settings = discovery_settings(&defaults, &zone.label, zone.ttl, zone.max_mappings, &format!("discovery.zone[{origin}]."))?;
+        let settings = discovery_settings(
+            &defaults,
+            &zone.label,
+            zone.ttl,
+            zone.max_mappings,
+            &format!("discovery.zone[{origin}]."),
+        )?;
         if zones.insert(origin.clone(), settings).is_some() {
             return Err(format!("discovery.zone for {origin} is given twice"));
         }
@@ -378,15 +428,27 @@ mod tests {
         let text = "[discovery]\nttl = 60\n[[discovery.zone]]\norigin = \"Example.Test.\"\nlabel = \"_disc\"\n[admin]\nmax-body-kb = 16\n";
         let config = load_text(text, &Overrides::default()).expect("valid");
         let zone = config.discovery.for_zone("example.test.");
-        assert_eq!((zone.label.as_str(), zone.ttl, zone.max_mappings), ("_disc", 60, 16));
+        assert_eq!(
+            (zone.label.as_str(), zone.ttl, zone.max_mappings),
+            ("_disc", 60, 16)
+        );
         assert_eq!(config.discovery.for_zone("other.test").label, "_mimi");
         assert_eq!(config.admin.max_body_bytes, 16 << 10);
         assert_eq!(config.admin_socket(), PathBuf::from("data/admin.sock"));
-        let bad = load_text("[discovery]\nlabel = \"a.b\"\n", &Overrides::default()).expect_err("bad label");
+        let bad = load_text("[discovery]\nlabel = \"a.b\"\n", &Overrides::default())
+            .expect_err("bad label");
         assert!(bad.to_string().contains("one DNS label"), "{bad}");
-        let tcp = load_text("[admin]\ntcp-listen = \"127.0.0.1:8053\"\n", &Overrides::default()).expect_err("needs token");
+        let tcp = load_text(
+            "[admin]\ntcp-listen = \"127.0.0.1:8053\"\n",
+            &Overrides::default(),
+        )
+        .expect_err("needs token");
         assert!(tcp.to_string().contains("token-file"), "{tcp}");
-        let remote = load_text("[admin]\ntcp-listen = \"192.0.2.1:8053\"\ntoken-file = \"/t\"\n", &Overrides::default()).expect_err("remote");
+        let remote = load_text(
+            "[admin]\ntcp-listen = \"192.0.2.1:8053\"\ntoken-file = \"/t\"\n",
+            &Overrides::default(),
+        )
+        .expect_err("remote");
         assert!(remote.to_string().contains("loopback"), "{remote}");
     }
 

@@ -34,9 +34,13 @@ pub enum IdentifierKind {
 pub enum IdentifierError {
     #[error("identifier is empty")]
     Empty,
-    #[error("phone number is not in E.164 form: it needs a leading '+' and the country code (a national number cannot be hashed unambiguously)")]
+    #[error(
+        "phone number is not in E.164 form: it needs a leading '+' and the country code (a national number cannot be hashed unambiguously)"
+    )]
     PhoneWithoutPlus,
-    #[error("phone number contains a character other than digits and the separators space, '-', '.', '(' and ')'")]
+    #[error(
+        "phone number contains a character other than digits and the separators space, '-', '.', '(' and ')'"
+    )]
     PhoneCharacter,
     #[error("phone number has {0} digits; E.164 allows 2 to 15")]
     PhoneDigits(usize),
@@ -50,7 +54,9 @@ pub enum IdentifierError {
     EmailEmptyPart,
     #[error("email address has a quoted local part; quoted local parts are not supported")]
     EmailQuoted,
-    #[error("email local part contains white space, a control character or '@', or is longer than 64 bytes")]
+    #[error(
+        "email local part contains white space, a control character or '@', or is longer than 64 bytes"
+    )]
     EmailLocalPart,
     #[error("email domain is not a valid domain name: {0}")]
     EmailDomain(String),
@@ -58,7 +64,9 @@ pub enum IdentifierError {
     MimiUri,
     #[error("hash label must be {LABEL_LEN} base32hex characters (0-9, a-v)")]
     HashLabel,
-    #[error("not a recognized identifier: expected +E.164 phone number, email address, mimi:// URI or hash:<label>")]
+    #[error(
+        "not a recognized identifier: expected +E.164 phone number, email address, mimi:// URI or hash:<label>"
+    )]
     Unrecognized,
 }
 
@@ -99,7 +107,9 @@ impl HashedIdentifier {
 /// SHA-256 of the canonical form, base32hex, lower-case, unpadded.
 pub fn hash_label(canonical: &str) -> String {
     let digest = Sha256::digest(canonical.as_bytes());
-    data_encoding::BASE32HEX_NOPAD.encode(&digest).to_ascii_lowercase()
+    data_encoding::BASE32HEX_NOPAD
+        .encode(&digest)
+        .to_ascii_lowercase()
 }
 
 /// Normalizes any accepted input to its canonical form.
@@ -108,10 +118,15 @@ pub fn normalize(input: &str) -> Result<Canonical, IdentifierError> {
     if trimmed.is_empty() {
         return Err(IdentifierError::Empty);
     }
-    let lower_prefix = |prefix: &str| trimmed.len() >= prefix.len() && trimmed[..prefix.len()].eq_ignore_ascii_case(prefix);
+    let lower_prefix = |prefix: &str| {
+        trimmed.len() >= prefix.len() && trimmed[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
     if lower_prefix("hash:") {
         let label = parse_hash_label(&trimmed[5..])?;
-        return Ok(Canonical { kind: IdentifierKind::Hash, text: label });
+        return Ok(Canonical {
+            kind: IdentifierKind::Hash,
+            text: label,
+        });
     }
     if lower_prefix("tel:") {
         return normalize_phone(&trimmed[4..]);
@@ -128,7 +143,10 @@ pub fn normalize(input: &str) -> Result<Canonical, IdentifierError> {
     if trimmed.contains('@') {
         return normalize_email(trimmed);
     }
-    if trimmed.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c)) {
+    if trimmed
+        .chars()
+        .all(|c| c.is_ascii_digit() || " -.()".contains(c))
+    {
         return Err(IdentifierError::PhoneWithoutPlus);
     }
     Err(IdentifierError::Unrecognized)
@@ -141,12 +159,19 @@ pub fn hash_identifier(input: &str) -> Result<HashedIdentifier, IdentifierError>
         IdentifierKind::Hash => canonical.text,
         _ => hash_label(&canonical.text),
     };
-    Ok(HashedIdentifier { kind: canonical.kind, label })
+    Ok(HashedIdentifier {
+        kind: canonical.kind,
+        label,
+    })
 }
 
 fn parse_hash_label(label: &str) -> Result<String, IdentifierError> {
     let label = label.to_ascii_lowercase();
-    if label.len() != LABEL_LEN || !label.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b)) {
+    if label.len() != LABEL_LEN
+        || !label
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b))
+    {
         return Err(IdentifierError::HashLabel);
     }
     // The last character carries only 1 bit of the digest (256 = 51*5 + 1).
@@ -177,7 +202,10 @@ fn normalize_phone(number: &str) -> Result<Canonical, IdentifierError> {
     if digits.starts_with('0') {
         return Err(IdentifierError::PhoneLeadingZero);
     }
-    Ok(Canonical { kind: IdentifierKind::Phone, text: format!("tel:+{digits}") })
+    Ok(Canonical {
+        kind: IdentifierKind::Phone,
+        text: format!("tel:+{digits}"),
+    })
 }
 
 /// A domain in canonical form: IDNA A-labels, lower-case, no trailing dot.
@@ -186,13 +214,16 @@ pub fn normalize_domain(domain: &str) -> Result<String, String> {
     if domain.is_empty() {
         return Err("it is empty".into());
     }
-    let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| "it is not a valid internationalized domain name".to_string())?;
+    let ascii = idna::domain_to_ascii_strict(domain)
+        .map_err(|_| "it is not a valid internationalized domain name".to_string())?;
     let labels: Vec<&str> = ascii.split('.').collect();
     if labels.len() < 2 {
         return Err("it needs at least two labels".into());
     }
     if labels.iter().any(|l| l.is_empty() || l.len() > 63) || ascii.len() > 253 {
-        return Err("a label is empty or longer than 63 octets, or the name is longer than 253".into());
+        return Err(
+            "a label is empty or longer than 63 octets, or the name is longer than 253".into(),
+        );
     }
     Ok(ascii.to_ascii_lowercase())
 }
@@ -208,11 +239,18 @@ fn normalize_email(address: &str) -> Result<Canonical, IdentifierError> {
         return Err(IdentifierError::EmailEmptyPart);
     }
     let local: String = local.nfc().collect::<String>().to_lowercase();
-    if local.len() > 64 || local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '"') {
+    if local.len() > 64
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '"')
+    {
         return Err(IdentifierError::EmailLocalPart);
     }
     let domain = normalize_domain(domain).map_err(IdentifierError::EmailDomain)?;
-    Ok(Canonical { kind: IdentifierKind::Email, text: format!("mailto:{local}@{domain}") })
+    Ok(Canonical {
+        kind: IdentifierKind::Email,
+        text: format!("mailto:{local}@{domain}"),
+    })
 }
 
 fn normalize_mimi(rest: &str) -> Result<Canonical, IdentifierError> {
@@ -221,7 +259,10 @@ fn normalize_mimi(rest: &str) -> Result<Canonical, IdentifierError> {
         return Err(IdentifierError::MimiUri);
     }
     let host = normalize_domain(host).map_err(|_| IdentifierError::MimiUri)?;
-    Ok(Canonical { kind: IdentifierKind::Mimi, text: format!("mimi://{host}{path}") })
+    Ok(Canonical {
+        kind: IdentifierKind::Mimi,
+        text: format!("mimi://{host}{path}"),
+    })
 }
 
 #[cfg(test)]
@@ -230,17 +271,31 @@ mod tests {
 
     #[test]
     fn profile_vectors_hold() {
-        assert_eq!(hash_label("tel:+14155550100"), "2m77qv3f00d9ntuv514ic09ul2j94uv21us595bvjee9d0rtpta0");
-        assert_eq!(hash_label("mailto:alice@example.com"), "3b3qhrr4hku6f09cih8hemu3qt7u60q58uvh63lqcsjfgama37jg");
+        assert_eq!(
+            hash_label("tel:+14155550100"),
+            "2m77qv3f00d9ntuv514ic09ul2j94uv21us595bvjee9d0rtpta0"
+        );
+        assert_eq!(
+            hash_label("mailto:alice@example.com"),
+            "3b3qhrr4hku6f09cih8hemu3qt7u60q58uvh63lqcsjfgama37jg"
+        );
         assert_eq!(
             hash_identifier("Alice@EXAMPLE.com").expect("valid").label,
-            hash_identifier("mailto:alice@example.com").expect("valid").label
+            hash_identifier("mailto:alice@example.com")
+                .expect("valid")
+                .label
         );
     }
 
     #[test]
     fn phone_forms_normalize_to_e164() {
-        for input in ["+1 (415) 555-0100", "+1.415.555.0100", "tel:+14155550100", "TEL:+1-415-555-0100", " +14155550100 "] {
+        for input in [
+            "+1 (415) 555-0100",
+            "+1.415.555.0100",
+            "tel:+14155550100",
+            "TEL:+1-415-555-0100",
+            " +14155550100 ",
+        ] {
             let canonical = normalize(input).expect("valid phone");
             assert_eq!(canonical.text(), "tel:+14155550100", "{input}");
             assert_eq!(canonical.kind, IdentifierKind::Phone);
@@ -249,42 +304,109 @@ mod tests {
 
     #[test]
     fn bad_phones_are_rejected_with_the_reason() {
-        assert_eq!(normalize("4155550100"), Err(IdentifierError::PhoneWithoutPlus));
-        assert_eq!(normalize("(415) 555-0100"), Err(IdentifierError::PhoneWithoutPlus));
-        assert_eq!(normalize("tel:4155550100"), Err(IdentifierError::PhoneWithoutPlus));
-        assert_eq!(normalize("+1 415 CALL NOW"), Err(IdentifierError::PhoneCharacter));
-        assert_eq!(normalize("tel:+14155550100;ext=1"), Err(IdentifierError::PhoneParameters));
-        assert_eq!(normalize("+1234567890123456"), Err(IdentifierError::PhoneDigits(16)));
+        assert_eq!(
+            normalize("4155550100"),
+            Err(IdentifierError::PhoneWithoutPlus)
+        );
+        assert_eq!(
+            normalize("(415) 555-0100"),
+            Err(IdentifierError::PhoneWithoutPlus)
+        );
+        assert_eq!(
+            normalize("tel:4155550100"),
+            Err(IdentifierError::PhoneWithoutPlus)
+        );
+        assert_eq!(
+            normalize("+1 415 CALL NOW"),
+            Err(IdentifierError::PhoneCharacter)
+        );
+        assert_eq!(
+            normalize("tel:+14155550100;ext=1"),
+            Err(IdentifierError::PhoneParameters)
+        );
+        assert_eq!(
+            normalize("+1234567890123456"),
+            Err(IdentifierError::PhoneDigits(16))
+        );
         assert_eq!(normalize("+1"), Err(IdentifierError::PhoneDigits(1)));
-        assert_eq!(normalize("+0123456"), Err(IdentifierError::PhoneLeadingZero));
+        assert_eq!(
+            normalize("+0123456"),
+            Err(IdentifierError::PhoneLeadingZero)
+        );
     }
 
     #[test]
     fn email_forms_normalize() {
-        assert_eq!(normalize("Alice@Example.COM").expect("valid").text(), "mailto:alice@example.com");
-        assert_eq!(normalize("MAILTO:alice@example.com.").expect("valid").text(), "mailto:alice@example.com");
-        assert_eq!(normalize("bob@Bücher.example").expect("valid").text(), "mailto:bob@xn--bcher-kva.example");
+        assert_eq!(
+            normalize("Alice@Example.COM").expect("valid").text(),
+            "mailto:alice@example.com"
+        );
+        assert_eq!(
+            normalize("MAILTO:alice@example.com.")
+                .expect("valid")
+                .text(),
+            "mailto:alice@example.com"
+        );
+        assert_eq!(
+            normalize("bob@Bücher.example").expect("valid").text(),
+            "mailto:bob@xn--bcher-kva.example"
+        );
         // NFC: "e" + combining acute equals precomposed "é".
-        assert_eq!(normalize("re\u{301}my@example.com"), normalize("r\u{e9}my@example.com"));
-        assert_eq!(normalize("ÉLODIE@example.com").expect("valid").text(), "mailto:élodie@example.com");
+        assert_eq!(
+            normalize("re\u{301}my@example.com"),
+            normalize("r\u{e9}my@example.com")
+        );
+        assert_eq!(
+            normalize("ÉLODIE@example.com").expect("valid").text(),
+            "mailto:élodie@example.com"
+        );
     }
 
     #[test]
     fn bad_emails_are_rejected() {
-        assert_eq!(normalize("mailto:alice.example.com"), Err(IdentifierError::EmailNoAt));
-        assert_eq!(normalize("@example.com"), Err(IdentifierError::EmailEmptyPart));
+        assert_eq!(
+            normalize("mailto:alice.example.com"),
+            Err(IdentifierError::EmailNoAt)
+        );
+        assert_eq!(
+            normalize("@example.com"),
+            Err(IdentifierError::EmailEmptyPart)
+        );
         assert_eq!(normalize("alice@"), Err(IdentifierError::EmailEmptyPart));
-        assert_eq!(normalize("\"a b\"@example.com"), Err(IdentifierError::EmailQuoted));
-        assert_eq!(normalize("a b@example.com"), Err(IdentifierError::EmailLocalPart));
-        assert!(matches!(normalize("alice@exa mple.com"), Err(IdentifierError::EmailDomain(_))));
-        assert!(matches!(normalize("alice@localhost"), Err(IdentifierError::EmailDomain(_))));
-        assert!(matches!(normalize("alice@-bad-.com"), Err(IdentifierError::EmailDomain(_))));
+        assert_eq!(
+            normalize("\"a b\"@example.com"),
+            Err(IdentifierError::EmailQuoted)
+        );
+        assert_eq!(
+            normalize("a b@example.com"),
+            Err(IdentifierError::EmailLocalPart)
+        );
+        assert!(matches!(
+            normalize("alice@exa mple.com"),
+            Err(IdentifierError::EmailDomain(_))
+        ));
+        assert!(matches!(
+            normalize("alice@localhost"),
+            Err(IdentifierError::EmailDomain(_))
+        ));
+        assert!(matches!(
+            normalize("alice@-bad-.com"),
+            Err(IdentifierError::EmailDomain(_))
+        ));
     }
 
     #[test]
     fn mimi_uris_lower_case_scheme_and_host_only() {
-        assert_eq!(normalize("MIMI://Chat.Example/u/Alice").expect("valid").text(), "mimi://chat.example/u/Alice");
-        assert_eq!(normalize("mimi://chat.example"), Err(IdentifierError::MimiUri));
+        assert_eq!(
+            normalize("MIMI://Chat.Example/u/Alice")
+                .expect("valid")
+                .text(),
+            "mimi://chat.example/u/Alice"
+        );
+        assert_eq!(
+            normalize("mimi://chat.example"),
+            Err(IdentifierError::MimiUri)
+        );
         assert_eq!(normalize("mimi:///u/alice"), Err(IdentifierError::MimiUri));
     }
 
@@ -295,9 +417,15 @@ mod tests {
         assert_eq!(hashed.label, label);
         assert_eq!(hashed.kind, IdentifierKind::Hash);
         assert_eq!(hash_identifier("hash:abc"), Err(IdentifierError::HashLabel));
-        assert_eq!(hash_identifier(&format!("hash:{}w", &label[..51])), Err(IdentifierError::HashLabel));
+        assert_eq!(
+            hash_identifier(&format!("hash:{}w", &label[..51])),
+            Err(IdentifierError::HashLabel)
+        );
         // A final character with bits beyond the digest does not decode.
-        assert_eq!(hash_identifier(&format!("hash:{}v", &label[..51])), Err(IdentifierError::HashLabel));
+        assert_eq!(
+            hash_identifier(&format!("hash:{}v", &label[..51])),
+            Err(IdentifierError::HashLabel)
+        );
     }
 
     #[test]
@@ -308,7 +436,9 @@ mod tests {
         let canonical = normalize("+14155550100").expect("valid");
         assert!(!format!("{canonical:?}").contains("415"));
         let email_error = normalize("alice@-bad-.com").expect_err("invalid");
-        assert!(!email_error.to_string().contains("alice") && !email_error.to_string().contains("bad"));
+        assert!(
+            !email_error.to_string().contains("alice") && !email_error.to_string().contains("bad")
+        );
     }
 
     #[test]

@@ -12,9 +12,13 @@
 //! `server::start` wires these together and returns the bound addresses;
 //! `main.rs` is a thin command line over this library.
 
+pub mod admin;
 pub mod catalog;
+pub mod cli;
 pub mod config;
+pub mod identifier;
 pub mod lookup;
+pub mod mapping;
 pub mod name_key;
 pub mod query;
 pub mod rrset;
@@ -23,6 +27,3 @@ pub mod store;
 pub mod transport;
 pub mod wire;
 pub mod zone_file;
-pub mod identifier;
-pub mod mapping;
-pub mod admin;

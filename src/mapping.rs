@@ -14,8 +14,8 @@
 
 use std::collections::HashSet;
 
-use hickory_proto::rr::rdata::svcb::{Alpn, SvcParamKey, SvcParamValue, SVCB};
 use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::rdata::svcb::{Alpn, SVCB, SvcParamKey, SvcParamValue};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use serde::{Deserialize, Serialize};
@@ -62,13 +62,21 @@ pub enum MappingError {
     #[error("{count} mappings; this zone allows at most {max} per identifier")]
     TooMany { count: usize, max: usize },
     #[error("mapping {index}: {field} {problem}")]
-    Field { index: usize, field: &'static str, problem: String },
+    Field {
+        index: usize,
+        field: &'static str,
+        problem: String,
+    },
     #[error("mappings {first} and {second} have the same provider and ssi")]
     Duplicate { first: usize, second: usize },
 }
 
 fn field(index: usize, field: &'static str, problem: impl Into<String>) -> MappingError {
-    MappingError::Field { index, field, problem: problem.into() }
+    MappingError::Field {
+        index,
+        field,
+        problem: problem.into(),
+    }
 }
 
 /// A host or domain name as a DNS name: lower-case, absolute.
@@ -85,24 +93,43 @@ fn printable(text: &str) -> bool {
 
 /// Checks one mapping and returns it with provider and target in canonical form.
 pub fn validate_mapping(index: usize, mapping: &Mapping) -> Result<Mapping, MappingError> {
-    let provider = host_name(&mapping.provider).map_err(|e| field(index, "provider", format!("is not a valid domain: {e}")))?;
-    let target = host_name(&mapping.target).map_err(|e| field(index, "target", format!("is not a valid host name: {e}")))?;
+    let provider = host_name(&mapping.provider)
+        .map_err(|e| field(index, "provider", format!("is not a valid domain: {e}")))?;
+    let target = host_name(&mapping.target)
+        .map_err(|e| field(index, "target", format!("is not a valid host name: {e}")))?;
     if mapping.priority == 0 {
-        return Err(field(index, "priority", "must be 1 to 65535 (0 is SVCB AliasMode)"));
+        return Err(field(
+            index,
+            "priority",
+            "must be 1 to 65535 (0 is SVCB AliasMode)",
+        ));
     }
     if mapping.port == Some(0) {
         return Err(field(index, "port", "must be 1 to 65535"));
     }
     if !printable(&mapping.ssi) {
-        return Err(field(index, "ssi", "must be non-empty text without control characters"));
+        return Err(field(
+            index,
+            "ssi",
+            "must be non-empty text without control characters",
+        ));
     }
     if mapping.alpn.is_empty() {
         return Err(field(index, "alpn", "must list at least one protocol"));
     }
     let mut seen = HashSet::new();
     for alpn in &mapping.alpn {
-        if alpn.is_empty() || alpn.len() > 255 || alpn.chars().any(|c| !c.is_ascii_graphic() || c == ',' || c == '\\') {
-            return Err(field(index, "alpn", "entries must be 1-255 printable ASCII characters without ',' or '\\'"));
+        if alpn.is_empty()
+            || alpn.len() > 255
+            || alpn
+                .chars()
+                .any(|c| !c.is_ascii_graphic() || c == ',' || c == '\\')
+        {
+            return Err(field(
+                index,
+                "alpn",
+                "entries must be 1-255 printable ASCII characters without ',' or '\\'",
+            ));
         }
         if !seen.insert(alpn) {
             return Err(field(index, "alpn", "lists a protocol twice"));
@@ -110,7 +137,11 @@ pub fn validate_mapping(index: usize, mapping: &Mapping) -> Result<Mapping, Mapp
     }
     for tag in &mapping.tags {
         if !printable(tag) {
-            return Err(field(index, "tags", "entries must be non-empty text without control characters"));
+            return Err(field(
+                index,
+                "tags",
+                "entries must be non-empty text without control characters",
+            ));
         }
     }
     let canonical = Mapping {
@@ -126,7 +157,11 @@ pub fn validate_mapping(index: usize, mapping: &Mapping) -> Result<Mapping, Mapp
                 4 => "target",
                 _ => "tags",
             };
-            return Err(field(index, which, format!("makes a TXT string of {} bytes; at most 255", string.len())));
+            return Err(field(
+                index,
+                which,
+                format!("makes a TXT string of {} bytes; at most 255", string.len()),
+            ));
         }
     }
     Ok(canonical)
@@ -138,11 +173,21 @@ pub fn validate_mappings(mappings: &[Mapping], max: usize) -> Result<Vec<Mapping
         return Err(MappingError::Empty);
     }
     if mappings.len() > max {
-        return Err(MappingError::TooMany { count: mappings.len(), max });
+        return Err(MappingError::TooMany {
+            count: mappings.len(),
+            max,
+        });
     }
-    let canonical: Vec<Mapping> = mappings.iter().enumerate().map(|(i, m)| validate_mapping(i, m)).collect::<Result<_, _>>()?;
+    let canonical: Vec<Mapping> = mappings
+        .iter()
+        .enumerate()
+        .map(|(i, m)| validate_mapping(i, m))
+        .collect::<Result<_, _>>()?;
     for (second, mapping) in canonical.iter().enumerate() {
-        if let Some(first) = canonical[..second].iter().position(|m| m.provider == mapping.provider && m.ssi == mapping.ssi) {
+        if let Some(first) = canonical[..second]
+            .iter()
+            .position(|m| m.provider == mapping.provider && m.ssi == mapping.ssi)
+        {
             return Err(MappingError::Duplicate { first, second });
         }
     }
@@ -168,7 +213,10 @@ pub fn mapping_rdatas(mappings: &[Mapping]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>
     for (index, mapping) in mappings.iter().enumerate() {
         let target = host_name(&mapping.target).map_err(|e| field(index, "target", e))?;
         // RFC 9460 §2.2: SvcParams in ascending key order (alpn = 1, port = 3).
-        let mut params = vec![(SvcParamKey::Alpn, SvcParamValue::Alpn(Alpn(mapping.alpn.clone())))];
+        let mut params = vec![(
+            SvcParamKey::Alpn,
+            SvcParamValue::Alpn(Alpn(mapping.alpn.clone())),
+        )];
         if let Some(port) = mapping.port {
             params.push((SvcParamKey::Port, SvcParamValue::Port(port)));
         }
@@ -203,14 +251,21 @@ pub fn txt_rdata_strings(rdata: &[u8]) -> Vec<String> {
 /// Decodes SVCB wire RDATA.
 pub fn svcb_from_wire(rdata: &[u8]) -> Option<SVCB> {
     let mut decoder = BinDecoder::new(rdata);
-    match RData::read(&mut decoder, RecordType::SVCB, Restrict::new(rdata.len() as u16)) {
+    match RData::read(
+        &mut decoder,
+        RecordType::SVCB,
+        Restrict::new(rdata.len() as u16),
+    ) {
         Ok(RData::SVCB(svcb)) => Some(svcb),
         _ => None,
     }
 }
 
 /// Rebuilds mappings from the stored RDATAs (admin reads and export).
-pub fn mappings_from_rdatas<'a>(svcb: impl Iterator<Item = &'a [u8]>, txt: impl Iterator<Item = &'a [u8]>) -> Vec<Mapping> {
+pub fn mappings_from_rdatas<'a>(
+    svcb: impl Iterator<Item = &'a [u8]>,
+    txt: impl Iterator<Item = &'a [u8]>,
+) -> Vec<Mapping> {
     let endpoints: Vec<SVCB> = svcb.filter_map(svcb_from_wire).collect();
     let mut mappings = Vec::new();
     for rdata in txt {
@@ -218,13 +273,27 @@ pub fn mappings_from_rdatas<'a>(svcb: impl Iterator<Item = &'a [u8]>, txt: impl 
         if strings.first().map(String::as_str) != Some(PROFILE_VERSION) {
             continue;
         }
-        let value = |key: &str| strings.iter().find_map(|s| s.strip_prefix(key).map(str::to_string));
-        let (Some(provider), Some(ssi), Some(target)) = (value("provider="), value("ssi="), value("target=")) else {
+        let value = |key: &str| {
+            strings
+                .iter()
+                .find_map(|s| s.strip_prefix(key).map(str::to_string))
+        };
+        let (Some(provider), Some(ssi), Some(target)) =
+            (value("provider="), value("ssi="), value("target="))
+        else {
             continue;
         };
         let priority = value("pri=").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let tags = strings.iter().filter_map(|s| s.strip_prefix("tag=").map(str::to_string)).collect();
-        let same_target = |svcb: &&SVCB| svcb.target_name.to_ascii().trim_end_matches('.').eq_ignore_ascii_case(&target);
+        let tags = strings
+            .iter()
+            .filter_map(|s| s.strip_prefix("tag=").map(str::to_string))
+            .collect();
+        let same_target = |svcb: &&SVCB| {
+            svcb.target_name
+                .to_ascii()
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&target)
+        };
         let endpoint = endpoints
             .iter()
             .filter(same_target)
@@ -246,7 +315,15 @@ pub fn mappings_from_rdatas<'a>(svcb: impl Iterator<Item = &'a [u8]>, txt: impl 
             ),
             None => (Vec::new(), None),
         };
-        mappings.push(Mapping { provider, ssi, target, port, alpn, priority, tags });
+        mappings.push(Mapping {
+            provider,
+            ssi,
+            target,
+            port,
+            alpn,
+            priority,
+            tags,
+        });
     }
     mappings
 }
@@ -275,23 +352,44 @@ mod tests {
         let (svcb, txt) = mapping_rdatas(&set).expect("records");
         assert_eq!(
             txt_rdata_strings(&txt[0]),
-            ["v=mimi1", "pri=10", "provider=chat.example", "ssi=mimi://chat.example/u/alice", "target=mimi.chat.example", "tag=work"]
+            [
+                "v=mimi1",
+                "pri=10",
+                "provider=chat.example",
+                "ssi=mimi://chat.example/u/alice",
+                "target=mimi.chat.example",
+                "tag=work"
+            ]
         );
         let endpoint = svcb_from_wire(&svcb[0]).expect("svcb decodes");
         assert_eq!(endpoint.svc_priority, 10);
         assert_eq!(endpoint.target_name.to_ascii(), "mimi.chat.example.");
-        let keys: Vec<u16> = endpoint.svc_params.iter().map(|(k, _)| u16::from(*k)).collect();
+        let keys: Vec<u16> = endpoint
+            .svc_params
+            .iter()
+            .map(|(k, _)| u16::from(*k))
+            .collect();
         assert_eq!(keys, [1, 3], "alpn before port (RFC 9460 §2.2)");
-        let back = mappings_from_rdatas(svcb.iter().map(Vec::as_slice), txt.iter().map(Vec::as_slice));
+        let back = mappings_from_rdatas(
+            svcb.iter().map(Vec::as_slice),
+            txt.iter().map(Vec::as_slice),
+        );
         assert_eq!(back, set);
     }
 
     #[test]
     fn defaults_apply_from_json() {
-        let mapping: Mapping = serde_json::from_str(r#"{"provider":"p.example","ssi":"u","target":"t.example"}"#).expect("json");
+        let mapping: Mapping =
+            serde_json::from_str(r#"{"provider":"p.example","ssi":"u","target":"t.example"}"#)
+                .expect("json");
         assert_eq!(mapping.alpn, ["h2"]);
         assert_eq!(mapping.priority, 1);
-        assert!(serde_json::from_str::<Mapping>(r#"{"provider":"p.example","ssi":"u","target":"t.example","colour":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Mapping>(
+                r#"{"provider":"p.example","ssi":"u","target":"t.example","colour":1}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -299,7 +397,9 @@ mod tests {
         let check = |change: fn(&mut Mapping), expect: &str| {
             let mut mapping = sample();
             change(&mut mapping);
-            let error = validate_mappings(&[mapping], 16).expect_err("invalid").to_string();
+            let error = validate_mappings(&[mapping], 16)
+                .expect_err("invalid")
+                .to_string();
             assert!(error.contains(expect), "{error}");
         };
         check(|m| m.priority = 0, "priority");
@@ -312,7 +412,16 @@ mod tests {
         check(|m| m.alpn = vec!["h2".into(), "h2".into()], "twice");
         check(|m| m.ssi = "bad\nline".into(), "ssi");
         assert_eq!(validate_mappings(&[], 16), Err(MappingError::Empty));
-        assert_eq!(validate_mappings(&[sample(), sample()], 1), Err(MappingError::TooMany { count: 2, max: 1 }));
-        assert_eq!(validate_mappings(&[sample(), sample()], 16), Err(MappingError::Duplicate { first: 0, second: 1 }));
+        assert_eq!(
+            validate_mappings(&[sample(), sample()], 1),
+            Err(MappingError::TooMany { count: 2, max: 1 })
+        );
+        assert_eq!(
+            validate_mappings(&[sample(), sample()], 16),
+            Err(MappingError::Duplicate {
+                first: 0,
+                second: 1
+            })
+        );
     }
 }

@@ -139,13 +139,26 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let router = admin_http::router(service, config.admin.max_body_bytes);
     let admin_socket = config.admin_socket();
     let unix_listener = admin_http::bind_unix(&admin_socket).await?;
-    tasks.spawn(admin_http::serve_unix(unix_listener, router.clone(), shutdown.clone()));
+    tasks.spawn(admin_http::serve_unix(
+        unix_listener,
+        router.clone(),
+        shutdown.clone(),
+    ));
     let mut admin_tcp = None;
     if let (Some(address), Some(token_file)) = (config.admin.tcp_listen, &config.admin.token_file) {
         let token = admin_http::read_token(token_file)?;
         let listener = admin_http::bind_tcp(address).await?;
-        admin_tcp = Some(listener.local_addr().map_err(|source| ServerError::Bind { address, source })?);
-        tasks.spawn(admin_http::serve_tcp(listener, router, token, shutdown.clone()));
+        admin_tcp = Some(
+            listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { address, source })?,
+        );
+        tasks.spawn(admin_http::serve_tcp(
+            listener,
+            router,
+            token,
+            shutdown.clone(),
+        ));
     }
     let summary: Vec<String> = zones
         .iter()

@@ -202,7 +202,10 @@ impl Store {
     }
 
     /// RRsets whose keys start with `prefix`, in order (export; never on the query path).
-    pub fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
+    pub fn scan(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
         self.rrsets.scan_prefix(prefix).map(|item| {
             let (key, value) = item?;
             Ok((key.to_vec(), StoredRrset::parse(value)?))

@@ -434,8 +434,14 @@ fn read_record(
         }
     };
     state.last_ttl = Some(ttl);
-    let rdata = rdata_from_tokens(&owner, ttl, record_type, &tokens[index + 1..], &state.origin)
-        .map_err(|message| invalid(location, message))?;
+    let rdata = rdata_from_tokens(
+        &owner,
+        ttl,
+        record_type,
+        &tokens[index + 1..],
+        &state.origin,
+    )
+    .map_err(|message| invalid(location, message))?;
     Ok(ParsedRecord {
         name: owner,
         ttl,
@@ -466,13 +472,24 @@ fn rdata_from_tokens(
 
 /// Parses and checks the presentation form of one RDATA (as in a zone file,
 /// names relative to `origin`) into wire form; used by the admin API.
-pub fn rdata_wire_from_text(owner: &Name, record_type: RecordType, text: &str, origin: &Name) -> Result<Vec<u8>, String> {
-    let location = Location { file: PathBuf::from("(request)"), line: 1 };
+pub fn rdata_wire_from_text(
+    owner: &Name,
+    record_type: RecordType,
+    text: &str,
+    origin: &Name,
+) -> Result<Vec<u8>, String> {
+    let location = Location {
+        file: PathBuf::from("(request)"),
+        line: 1,
+    };
     let entries = split_entries(text, &location.file).map_err(|e| e.to_string())?;
     let tokens: Vec<String> = entries.into_iter().flat_map(|entry| entry.tokens).collect();
     let rdata = rdata_from_tokens(owner, 0, record_type, &tokens, origin)?;
     if rdata.record_type() != record_type {
-        return Err(format!("data parses as {}, not {record_type}", rdata.record_type()));
+        return Err(format!(
+            "data parses as {}, not {record_type}",
+            rdata.record_type()
+        ));
     }
     check_rdata(rdata, &location).map_err(|e| match e {
         ZoneFileError::Invalid { message, .. } => message,

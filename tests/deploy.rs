@@ -9,14 +9,24 @@ use mimidns::config::{Config, Overrides};
 
 #[test]
 fn production_example_config_is_valid() {
-    let config = Config::load(Some(&repo_path("deploy/mimidns.toml")), &Overrides::default()).expect("deploy/mimidns.toml is valid");
+    let config = Config::load(
+        Some(&repo_path("deploy/mimidns.toml")),
+        &Overrides::default(),
+    )
+    .expect("deploy/mimidns.toml is valid");
     assert!(config.listen.iter().any(|a| a.port() == 53));
-    assert_eq!(config.data_dir, std::path::PathBuf::from("/var/lib/mimidns"));
+    assert_eq!(
+        config.data_dir,
+        std::path::PathBuf::from("/var/lib/mimidns")
+    );
 }
 
 #[test]
 fn systemd_unit_verifies() {
-    let Ok(output) = std::process::Command::new("systemd-analyze").arg("--version").output() else {
+    let Ok(output) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
         eprintln!("skipped: systemd-analyze is not installed");
         return;
     };
@@ -27,8 +37,18 @@ fn systemd_unit_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("mimidns.service");
     std::fs::write(&path, unit).expect("write unit");
-    let verify = std::process::Command::new("systemd-analyze").arg("verify").arg(&path).output().expect("verify runs");
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("verify runs");
     let stderr = String::from_utf8_lossy(&verify.stderr);
-    let own_problems: Vec<&str> = stderr.lines().filter(|line| line.contains("mimidns.service")).collect();
-    assert!(verify.status.success() && own_problems.is_empty(), "systemd-analyze verify failed:\n{stderr}");
+    let own_problems: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("mimidns.service"))
+        .collect();
+    assert!(
+        verify.status.success() && own_problems.is_empty(),
+        "systemd-analyze verify failed:\n{stderr}"
+    );
 }

@@ -29,7 +29,12 @@ fn label(index: u64) -> String {
 fn build(names: u64) -> (tempfile::TempDir, Catalog) {
     let data = tempfile::tempdir().expect("data");
     let store = Store::open(data.path(), 256 << 20).expect("store");
-    let (catalog, _) = Catalog::load(store.clone(), &repo_path("tests/zones"), &Default::default()).expect("catalog");
+    let (catalog, _) = Catalog::load(
+        store.clone(),
+        &repo_path("tests/zones"),
+        &Default::default(),
+    )
+    .expect("catalog");
     let zone = catalog
         .zone(&Name::from_ascii("example.test.").expect("origin"))
         .expect("zone");

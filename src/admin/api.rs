@@ -63,8 +63,13 @@ pub struct IdentifierRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "op", rename_all = "lowercase")]
 pub enum BatchOperation {
-    Put { identifier: String, mappings: Vec<Mapping> },
-    Delete { identifier: String },
+    Put {
+        identifier: String,
+        mappings: Vec<Mapping>,
+    },
+    Delete {
+        identifier: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

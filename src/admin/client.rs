@@ -7,8 +7,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tokio::net::UnixStream;
 
@@ -16,8 +16,13 @@ use super::api::ApiError;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot reach the admin socket {path}: {source} (is `mimidns serve` running, and is this the right --socket?)")]
-    Connect { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot reach the admin socket {path}: {source} (is `mimidns serve` running, and is this the right --socket?)"
+    )]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("admin API transport error: {0}")]
     Http(String),
     #[error("{} ({status}): {}", .error.code, .error.message)]
@@ -54,14 +59,25 @@ pub struct AdminClient {
 
 impl AdminClient {
     pub fn new(socket: &Path) -> Self {
-        Self { socket: socket.to_path_buf() }
+        Self {
+            socket: socket.to_path_buf(),
+        }
     }
 
     /// Sends one request; returns the status and body.
-    pub async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<(StatusCode, Bytes), ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
@@ -73,26 +89,49 @@ impl AdminClient {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        let response = sender.send_request(request).await.map_err(|e| ClientError::Http(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
         let status = response.status();
-        let bytes = response.into_body().collect().await.map_err(|e| ClientError::Http(e.to_string()))?.to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
         Ok((status, bytes))
     }
 
     /// Sends JSON (if any) and decodes a JSON answer; non-2xx become [`ClientError::Api`].
-    pub async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&impl Serialize>) -> Result<T, ClientError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
         let body = match body {
-            Some(value) => Some(serde_json::to_vec(value).map_err(|e| ClientError::Http(e.to_string()))?),
+            Some(value) => {
+                Some(serde_json::to_vec(value).map_err(|e| ClientError::Http(e.to_string()))?)
+            }
             None => None,
         };
         let (status, bytes) = self.request(method, path, body).await?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ApiError>(&bytes) {
-                Ok(error) => ClientError::Api { status: status.as_u16(), error },
-                Err(_) => ClientError::Unexpected { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned() },
+                Ok(error) => ClientError::Api {
+                    status: status.as_u16(),
+                    error,
+                },
+                Err(_) => ClientError::Unexpected {
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                },
             });
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Unexpected { status: status.as_u16(), body: format!("{e}: {}", String::from_utf8_lossy(&bytes)) })
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            status: status.as_u16(),
+            body: format!("{e}: {}", String::from_utf8_lossy(&bytes)),
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,12 +28,20 @@ use super::service::{AdminError, AdminService, ErrorKind};
 
 #[derive(Debug, Error)]
 pub enum AdminListenError {
-    #[error("admin socket {0} is in use by a running server; stop it first or choose another admin.socket")]
+    #[error(
+        "admin socket {0} is in use by a running server; stop it first or choose another admin.socket"
+    )]
     SocketInUse(PathBuf),
     #[error("admin socket {path}: {source}")]
-    Socket { path: PathBuf, source: std::io::Error },
+    Socket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("admin TCP listener {address}: {source}")]
-    Tcp { address: SocketAddr, source: std::io::Error },
+    Tcp {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("admin token file {path}: {message}")]
     Token { path: PathBuf, message: String },
 }
@@ -46,11 +54,19 @@ struct AppState {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if self.kind == ErrorKind::Internal {
             warn!(error = %self.message, "admin request failed");
         }
-        (status, Json(ApiError { code: self.kind.code().into(), message: self.message })).into_response()
+        (
+            status,
+            Json(ApiError {
+                code: self.kind.code().into(),
+                message: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -74,10 +90,18 @@ fn redact_json_error(error: &serde_json::Error) -> String {
 }
 
 async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, AdminError> {
-    let bytes: Bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| AdminError::new(ErrorKind::PayloadTooLarge, format!("request body is larger than {limit} bytes")))?;
-    serde_json::from_slice(&bytes).map_err(|e| AdminError::new(ErrorKind::BadRequest, format!("request body is not valid: {}", redact_json_error(&e))))
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        AdminError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        AdminError::new(
+            ErrorKind::BadRequest,
+            format!("request body is not valid: {}", redact_json_error(&e)),
+        )
+    })
 }
 
 fn path_parts<T>(path: Result<UrlPath<T>, PathRejection>) -> Result<T, AdminError> {
@@ -86,7 +110,10 @@ fn path_parts<T>(path: Result<UrlPath<T>, PathRejection>) -> Result<T, AdminErro
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {
-    Json(Health { status: "ok".into(), zones: state.service.catalog().zones().len() })
+    Json(Health {
+        status: "ok".into(),
+        zones: state.service.catalog().zones().len(),
+    })
 }
 
 async fn zones(State(state): State<AppState>) -> Response {
@@ -95,27 +122,44 @@ async fn zones(State(state): State<AppState>) -> Response {
 
 type ZoneAndItem = Result<UrlPath<(String, String)>, PathRejection>;
 
-async fn put_identifier(State(state): State<AppState>, path: ZoneAndItem, body: Body) -> Result<Response, AdminError> {
+async fn put_identifier(
+    State(state): State<AppState>,
+    path: ZoneAndItem,
+    body: Body,
+) -> Result<Response, AdminError> {
     let (zone, identifier) = path_parts(path)?;
     let request: PutIdentifier = read_json(body, state.max_body_bytes).await?;
-    let result = state.service.put_identifier(&zone, &identifier, &request.mappings).await?;
+    let result = state
+        .service
+        .put_identifier(&zone, &identifier, &request.mappings)
+        .await?;
     info!(zone = %zone, serial = result.serial, "identifier mappings replaced");
     Ok(Json(result).into_response())
 }
 
-async fn get_identifier(State(state): State<AppState>, path: ZoneAndItem) -> Result<Response, AdminError> {
+async fn get_identifier(
+    State(state): State<AppState>,
+    path: ZoneAndItem,
+) -> Result<Response, AdminError> {
     let (zone, identifier) = path_parts(path)?;
     Ok(Json(state.service.get_identifier(&zone, &identifier)?).into_response())
 }
 
-async fn delete_identifier(State(state): State<AppState>, path: ZoneAndItem) -> Result<Response, AdminError> {
+async fn delete_identifier(
+    State(state): State<AppState>,
+    path: ZoneAndItem,
+) -> Result<Response, AdminError> {
     let (zone, identifier) = path_parts(path)?;
     let result = state.service.delete_identifier(&zone, &identifier).await?;
     info!(zone = %zone, serial = result.serial, "identifier deleted");
     Ok(Json(result).into_response())
 }
 
-async fn batch(State(state): State<AppState>, path: Result<UrlPath<String>, PathRejection>, body: Body) -> Result<Response, AdminError> {
+async fn batch(
+    State(state): State<AppState>,
+    path: Result<UrlPath<String>, PathRejection>,
+    body: Body,
+) -> Result<Response, AdminError> {
     let zone = path_parts(path)?;
     let request: Batch = read_json(body, state.max_body_bytes).await?;
     let result = state.service.batch(&zone, &request.operations).await?;
@@ -123,7 +167,10 @@ async fn batch(State(state): State<AppState>, path: Result<UrlPath<String>, Path
     Ok(Json(result).into_response())
 }
 
-async fn export(State(state): State<AppState>, path: Result<UrlPath<String>, PathRejection>) -> Result<Response, AdminError> {
+async fn export(
+    State(state): State<AppState>,
+    path: Result<UrlPath<String>, PathRejection>,
+) -> Result<Response, AdminError> {
     let zone = path_parts(path)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<String>(8);
     let service = state.service.clone();
@@ -146,53 +193,94 @@ async fn export(State(state): State<AppState>, path: Result<UrlPath<String>, Pat
         Ok(Err(e)) => return Err(e),
     }
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (Ok::<String, std::io::Error>(chunk), receiver))
+        receiver
+            .recv()
+            .await
+            .map(|chunk| (Ok::<String, std::io::Error>(chunk), receiver))
     });
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 type ZoneNameType = Result<UrlPath<(String, String, String)>, PathRejection>;
 
-async fn get_rrset(State(state): State<AppState>, path: ZoneNameType) -> Result<Response, AdminError> {
+async fn get_rrset(
+    State(state): State<AppState>,
+    path: ZoneNameType,
+) -> Result<Response, AdminError> {
     let (zone, name, record_type) = path_parts(path)?;
     Ok(Json(state.service.get_rrset(&zone, &name, &record_type)?).into_response())
 }
 
-async fn put_rrset(State(state): State<AppState>, path: ZoneNameType, body: Body) -> Result<Response, AdminError> {
+async fn put_rrset(
+    State(state): State<AppState>,
+    path: ZoneNameType,
+    body: Body,
+) -> Result<Response, AdminError> {
     let (zone, name, record_type) = path_parts(path)?;
     let request: PutRrset = read_json(body, state.max_body_bytes).await?;
-    let result = state.service.put_rrset(&zone, &name, &record_type, &request).await?;
+    let result = state
+        .service
+        .put_rrset(&zone, &name, &record_type, &request)
+        .await?;
     info!(zone = %zone, serial = result.serial, "RRset replaced");
     Ok(Json(result).into_response())
 }
 
-async fn delete_rrset(State(state): State<AppState>, path: ZoneNameType) -> Result<Response, AdminError> {
+async fn delete_rrset(
+    State(state): State<AppState>,
+    path: ZoneNameType,
+) -> Result<Response, AdminError> {
     let (zone, name, record_type) = path_parts(path)?;
-    let result = state.service.delete_rrset(&zone, &name, &record_type).await?;
+    let result = state
+        .service
+        .delete_rrset(&zone, &name, &record_type)
+        .await?;
     info!(zone = %zone, serial = result.serial, "RRset deleted");
     Ok(Json(result).into_response())
 }
 
 async fn no_route() -> AdminError {
-    AdminError::new(ErrorKind::NotFound, "no such endpoint; see the admin API table in README.md")
+    AdminError::new(
+        ErrorKind::NotFound,
+        "no such endpoint; see the admin API table in README.md",
+    )
 }
 
 async fn no_method() -> Response {
-    let mut response = AdminError::new(ErrorKind::BadRequest, "this endpoint does not take that method").into_response();
+    let mut response = AdminError::new(
+        ErrorKind::BadRequest,
+        "this endpoint does not take that method",
+    )
+    .into_response();
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
 }
 
 /// The admin API's routes.
 pub fn router(service: Arc<AdminService>, max_body_bytes: usize) -> Router {
-    let state = AppState { service, max_body_bytes };
+    let state = AppState {
+        service,
+        max_body_bytes,
+    };
     Router::new()
         .route("/health", get(health))
         .route("/v1/zones", get(zones))
-        .route("/v1/zones/{zone}/identifiers/{identifier}", get(get_identifier).put(put_identifier).delete(delete_identifier))
+        .route(
+            "/v1/zones/{zone}/identifiers/{identifier}",
+            get(get_identifier)
+                .put(put_identifier)
+                .delete(delete_identifier),
+        )
         .route("/v1/zones/{zone}/batch", post(batch))
         .route("/v1/zones/{zone}/export", get(export))
-        .route("/v1/zones/{zone}/rrsets/{name}/{rtype}", get(get_rrset).put(put_rrset).delete(delete_rrset))
+        .route(
+            "/v1/zones/{zone}/rrsets/{name}/{rtype}",
+            get(get_rrset).put(put_rrset).delete(delete_rrset),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .with_state(state)
@@ -201,7 +289,10 @@ pub fn router(service: Arc<AdminService>, max_body_bytes: usize) -> Router {
 /// Binds the admin socket: replaces a stale socket file, refuses to take over
 /// a live one, and restricts it to its owner (0600).
 pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
-    let socket_error = |source| AdminListenError::Socket { path: path.to_path_buf(), source };
+    let socket_error = |source| AdminListenError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
             return Err(AdminListenError::SocketInUse(path.to_path_buf()));
@@ -218,46 +309,77 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
 
 /// Serves the admin API on a Unix socket until `shutdown`.
 pub async fn serve_unix(listener: UnixListener, router: Router, shutdown: CancellationToken) {
-    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
         warn!(error = %e, "admin socket listener stopped");
     }
 }
 
 /// Reads the bearer token (surrounding white space ignored).
 pub fn read_token(path: &Path) -> Result<Vec<u8>, AdminListenError> {
-    let text = std::fs::read_to_string(path).map_err(|e| AdminListenError::Token { path: path.to_path_buf(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| AdminListenError::Token {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let token = text.trim();
     if token.len() < 16 {
-        return Err(AdminListenError::Token { path: path.to_path_buf(), message: "the token must be at least 16 characters".into() });
+        return Err(AdminListenError::Token {
+            path: path.to_path_buf(),
+            message: "the token must be at least 16 characters".into(),
+        });
     }
     Ok(token.as_bytes().to_vec())
 }
 
-async fn require_bearer(token: Arc<Vec<u8>>, headers: HeaderMap, request: Request<Body>, next: Next) -> Response {
+async fn require_bearer(
+    token: Arc<Vec<u8>>,
+    headers: HeaderMap,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::as_bytes)
         .unwrap_or_default();
-    let matches: bool = presented.len() == token.len() && bool::from(presented.ct_eq(token.as_slice()));
+    let matches: bool =
+        presented.len() == token.len() && bool::from(presented.ct_eq(token.as_slice()));
     if !matches {
-        return AdminError::new(ErrorKind::Unauthorized, "a valid 'Authorization: Bearer <token>' header is required").into_response();
+        return AdminError::new(
+            ErrorKind::Unauthorized,
+            "a valid 'Authorization: Bearer <token>' header is required",
+        )
+        .into_response();
     }
     next.run(request).await
 }
 
 /// Serves the admin API on TCP behind the bearer token until `shutdown`.
 pub async fn bind_tcp(address: SocketAddr) -> Result<TcpListener, AdminListenError> {
-    TcpListener::bind(address).await.map_err(|source| AdminListenError::Tcp { address, source })
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| AdminListenError::Tcp { address, source })
 }
 
-pub async fn serve_tcp(listener: TcpListener, router: Router, token: Vec<u8>, shutdown: CancellationToken) {
+pub async fn serve_tcp(
+    listener: TcpListener,
+    router: Router,
+    token: Vec<u8>,
+    shutdown: CancellationToken,
+) {
     let token = Arc::new(token);
-    let router = router.layer(axum::middleware::from_fn(move |headers: HeaderMap, request: Request<Body>, next: Next| {
-        require_bearer(token.clone(), headers, request, next)
-    }));
-    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    let router = router.layer(axum::middleware::from_fn(
+        move |headers: HeaderMap, request: Request<Body>, next: Next| {
+            require_bearer(token.clone(), headers, request, next)
+        },
+    ));
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
         warn!(error = %e, "admin TCP listener stopped");
     }
 }
@@ -268,7 +390,8 @@ mod tests {
 
     #[test]
     fn json_errors_do_not_echo_values() {
-        let error = serde_json::from_str::<PutIdentifier>(r#"{"mappings": "+14155550100"}"#).expect_err("invalid");
+        let error = serde_json::from_str::<PutIdentifier>(r#"{"mappings": "+14155550100"}"#)
+            .expect_err("invalid");
         let message = redact_json_error(&error);
         assert!(!message.contains("4155550100"), "{message}");
         assert!(message.contains("line 1"), "{message}");

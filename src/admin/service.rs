@@ -11,13 +11,15 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use thiserror::Error;
 
-use super::api::{BatchOperation, IdentifierRecord, PutRrset, RrsetRecord, WriteResult, ZoneSummary};
+use super::api::{
+    BatchOperation, IdentifierRecord, PutRrset, RrsetRecord, WriteResult, ZoneSummary,
+};
 use crate::catalog::{Catalog, CatalogError, ServedZone};
-use crate::identifier::{hash_identifier, HashedIdentifier};
-use crate::mapping::{mapping_rdatas, mappings_from_rdatas, validate_mappings, Mapping};
+use crate::identifier::{HashedIdentifier, hash_identifier};
+use crate::mapping::{Mapping, mapping_rdatas, mappings_from_rdatas, validate_mappings};
 use crate::name_key::{labels_from_name_key, name_key, push_label, rrset_key, split_rrset_key};
-use crate::rrset::{encode_rrset, RrsetOwner, StoredRrset};
-use crate::store::{zone_prefix, StoreError};
+use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
+use crate::store::{StoreError, zone_prefix};
 use crate::wire::rtype;
 use crate::zone_file::{parse_ascii_name, rdata_wire_from_text};
 
@@ -76,11 +78,17 @@ pub struct AdminError {
 
 impl AdminError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     fn in_operation(self, index: usize) -> Self {
-        Self { message: format!("operation {index}: {}", self.message), ..self }
+        Self {
+            message: format!("operation {index}: {}", self.message),
+            ..self
+        }
     }
 }
 
@@ -93,7 +101,9 @@ impl From<StoreError> for AdminError {
 impl From<CatalogError> for AdminError {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::UnknownZone(zone) => Self::new(ErrorKind::UnknownZone, format!("zone {zone} is not served")),
+            CatalogError::UnknownZone(zone) => {
+                Self::new(ErrorKind::UnknownZone, format!("zone {zone} is not served"))
+            }
             other => Self::new(ErrorKind::Internal, other.to_string()),
         }
     }
@@ -115,7 +125,12 @@ impl AdminService {
     }
 
     fn zone(&self, zone: &str) -> Result<Arc<ServedZone>, AdminError> {
-        let unknown = || AdminError::new(ErrorKind::UnknownZone, format!("zone '{zone}' is not served"));
+        let unknown = || {
+            AdminError::new(
+                ErrorKind::UnknownZone,
+                format!("zone '{zone}' is not served"),
+            )
+        };
         let mut name = Name::from_ascii(zone).map_err(|_| unknown())?;
         name.set_fqdn(true);
         self.catalog.zone(&name.to_lowercase()).ok_or_else(unknown)
@@ -146,7 +161,12 @@ impl AdminService {
     }
 
     fn owner_name(zone: &ServedZone, hashed: &HashedIdentifier) -> String {
-        format!("{}.{}.{}", hashed.label, zone.discovery.label, zone.origin.to_ascii())
+        format!(
+            "{}.{}.{}",
+            hashed.label,
+            zone.discovery.label,
+            zone.origin.to_ascii()
+        )
     }
 
     fn stored(&self, zone: &ServedZone, key: &[u8]) -> Result<Option<StoredRrset>, AdminError> {
@@ -156,18 +176,32 @@ impl AdminService {
     }
 
     /// The writes that replace an identifier's mappings, after full validation.
-    fn put_writes(&self, zone: &ServedZone, identifier: &str, mappings: &[Mapping]) -> Result<(HashedIdentifier, Writes), AdminError> {
-        let hashed = hash_identifier(identifier).map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
-        let mappings = validate_mappings(mappings, zone.discovery.max_mappings).map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
-        let (svcb, txt) = mapping_rdatas(&mappings).map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
+    fn put_writes(
+        &self,
+        zone: &ServedZone,
+        identifier: &str,
+        mappings: &[Mapping],
+    ) -> Result<(HashedIdentifier, Writes), AdminError> {
+        let hashed = hash_identifier(identifier)
+            .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
+        let mappings = validate_mappings(mappings, zone.discovery.max_mappings)
+            .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
+        let (svcb, txt) = mapping_rdatas(&mappings)
+            .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
         let node = Self::identifier_node(zone, &hashed);
         self.check_identifier_node(zone, &node)?;
         let ttl = zone.discovery.ttl;
         Ok((
             hashed,
             vec![
-                (rrset_key(&node, rtype::TXT), Some(encode_rrset(RrsetOwner::Admin, ttl, &txt))),
-                (rrset_key(&node, rtype::SVCB), Some(encode_rrset(RrsetOwner::Admin, ttl, &svcb))),
+                (
+                    rrset_key(&node, rtype::TXT),
+                    Some(encode_rrset(RrsetOwner::Admin, ttl, &txt)),
+                ),
+                (
+                    rrset_key(&node, rtype::SVCB),
+                    Some(encode_rrset(RrsetOwner::Admin, ttl, &svcb)),
+                ),
             ],
         ))
     }
@@ -178,7 +212,9 @@ impl AdminService {
         prefix.extend_from_slice(node);
         for record_type in self.catalog.store().node_types(&prefix, 16)? {
             let stored = self.stored(zone, &rrset_key(node, record_type))?;
-            if record_type == rtype::CNAME || stored.is_some_and(|s| s.owner() == RrsetOwner::ZoneFile) {
+            if record_type == rtype::CNAME
+                || stored.is_some_and(|s| s.owner() == RrsetOwner::ZoneFile)
+            {
                 return Err(AdminError::new(
                     ErrorKind::Conflict,
                     "the zone file declares records at this identifier's name; remove them from the zone file first",
@@ -188,85 +224,153 @@ impl AdminService {
         Ok(())
     }
 
-    fn delete_writes(&self, zone: &ServedZone, identifier: &str) -> Result<(HashedIdentifier, Writes), AdminError> {
-        let hashed = hash_identifier(identifier).map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
+    fn delete_writes(
+        &self,
+        zone: &ServedZone,
+        identifier: &str,
+    ) -> Result<(HashedIdentifier, Writes), AdminError> {
+        let hashed = hash_identifier(identifier)
+            .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
         let node = Self::identifier_node(zone, &hashed);
         let txt = rrset_key(&node, rtype::TXT);
         let svcb = rrset_key(&node, rtype::SVCB);
         if self.stored(zone, &txt)?.is_none() && self.stored(zone, &svcb)?.is_none() {
-            return Err(AdminError::new(ErrorKind::NotFound, "no mappings are published for this identifier"));
+            return Err(AdminError::new(
+                ErrorKind::NotFound,
+                "no mappings are published for this identifier",
+            ));
         }
         self.check_identifier_node(zone, &node)?;
         Ok((hashed, vec![(txt, None), (svcb, None)]))
     }
 
-    pub async fn put_identifier(&self, zone: &str, identifier: &str, mappings: &[Mapping]) -> Result<WriteResult, AdminError> {
+    pub async fn put_identifier(
+        &self,
+        zone: &str,
+        identifier: &str,
+        mappings: &[Mapping],
+    ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let (hashed, writes) = self.put_writes(&served, identifier, mappings)?;
         let serial = self.catalog.apply(&served.origin, writes).await?;
-        Ok(WriteResult { serial, applied: 1, identifier: Some(hashed.reference()) })
+        Ok(WriteResult {
+            serial,
+            applied: 1,
+            identifier: Some(hashed.reference()),
+        })
     }
 
-    pub async fn delete_identifier(&self, zone: &str, identifier: &str) -> Result<WriteResult, AdminError> {
+    pub async fn delete_identifier(
+        &self,
+        zone: &str,
+        identifier: &str,
+    ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let (hashed, writes) = self.delete_writes(&served, identifier)?;
         let serial = self.catalog.apply(&served.origin, writes).await?;
-        Ok(WriteResult { serial, applied: 1, identifier: Some(hashed.reference()) })
+        Ok(WriteResult {
+            serial,
+            applied: 1,
+            identifier: Some(hashed.reference()),
+        })
     }
 
-    pub fn get_identifier(&self, zone: &str, identifier: &str) -> Result<IdentifierRecord, AdminError> {
+    pub fn get_identifier(
+        &self,
+        zone: &str,
+        identifier: &str,
+    ) -> Result<IdentifierRecord, AdminError> {
         let served = self.zone(zone)?;
-        let hashed = hash_identifier(identifier).map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
+        let hashed = hash_identifier(identifier)
+            .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
         let node = Self::identifier_node(&served, &hashed);
         let txt = self.stored(&served, &rrset_key(&node, rtype::TXT))?;
         let svcb = self.stored(&served, &rrset_key(&node, rtype::SVCB))?;
         if txt.is_none() && svcb.is_none() {
-            return Err(AdminError::new(ErrorKind::NotFound, "no mappings are published for this identifier"));
+            return Err(AdminError::new(
+                ErrorKind::NotFound,
+                "no mappings are published for this identifier",
+            ));
         }
-        let mappings = mappings_from_rdatas(svcb.iter().flat_map(|s| s.rdatas()), txt.iter().flat_map(|t| t.rdatas()));
-        Ok(IdentifierRecord { identifier: hashed.reference(), owner: Self::owner_name(&served, &hashed), mappings })
+        let mappings = mappings_from_rdatas(
+            svcb.iter().flat_map(|s| s.rdatas()),
+            txt.iter().flat_map(|t| t.rdatas()),
+        );
+        Ok(IdentifierRecord {
+            identifier: hashed.reference(),
+            owner: Self::owner_name(&served, &hashed),
+            mappings,
+        })
     }
 
     /// Applies puts and deletes all together or not at all.
-    pub async fn batch(&self, zone: &str, operations: &[BatchOperation]) -> Result<WriteResult, AdminError> {
+    pub async fn batch(
+        &self,
+        zone: &str,
+        operations: &[BatchOperation],
+    ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         if operations.is_empty() || operations.len() > MAX_BATCH_OPERATIONS {
             return Err(AdminError::new(
                 ErrorKind::BadRequest,
-                format!("a batch holds 1 to {MAX_BATCH_OPERATIONS} operations, not {}", operations.len()),
+                format!(
+                    "a batch holds 1 to {MAX_BATCH_OPERATIONS} operations, not {}",
+                    operations.len()
+                ),
             ));
         }
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(operations.len());
         let mut writes = Vec::with_capacity(operations.len() * 2);
         for (index, operation) in operations.iter().enumerate() {
             let (hashed, operation_writes) = match operation {
-                BatchOperation::Put { identifier, mappings } => self.put_writes(&served, identifier, mappings),
+                BatchOperation::Put {
+                    identifier,
+                    mappings,
+                } => self.put_writes(&served, identifier, mappings),
                 BatchOperation::Delete { identifier } => self.delete_writes(&served, identifier),
             }
             .map_err(|e| e.in_operation(index))?;
             if let Some(first) = seen.insert(hashed.label, index) {
-                return Err(AdminError::new(ErrorKind::BadRequest, format!("operation {index} repeats the identifier of operation {first}")));
+                return Err(AdminError::new(
+                    ErrorKind::BadRequest,
+                    format!("operation {index} repeats the identifier of operation {first}"),
+                ));
             }
             writes.extend(operation_writes);
         }
         let serial = self.catalog.apply(&served.origin, writes).await?;
-        Ok(WriteResult { serial, applied: operations.len(), identifier: None })
+        Ok(WriteResult {
+            serial,
+            applied: operations.len(),
+            identifier: None,
+        })
     }
 
     /// Every identifier of a zone with its mappings, in canonical order,
     /// sent in chunks of NDJSON lines (runs on a blocking thread).
-    pub fn export(&self, zone: &str, mut send: impl FnMut(String) -> bool) -> Result<(), AdminError> {
+    pub fn export(
+        &self,
+        zone: &str,
+        mut send: impl FnMut(String) -> bool,
+    ) -> Result<(), AdminError> {
         let served = self.zone(zone)?;
         let mut prefix = zone_prefix(served.id).to_vec();
         prefix.extend_from_slice(&served.discovery_key);
         let mut current: Option<(Vec<u8>, Option<StoredRrset>, Option<StoredRrset>)> = None;
         let mut chunk = String::new();
-        let flush = |node: Vec<u8>, txt: Option<StoredRrset>, svcb: Option<StoredRrset>, chunk: &mut String| -> Option<()> {
+        let flush = |node: Vec<u8>,
+                     txt: Option<StoredRrset>,
+                     svcb: Option<StoredRrset>,
+                     chunk: &mut String|
+         -> Option<()> {
             let label = labels_from_name_key(&node)?.into_iter().next()?;
             let record = IdentifierRecord {
                 identifier: format!("hash:{}", String::from_utf8_lossy(&label)),
                 owner: String::new(),
-                mappings: mappings_from_rdatas(svcb.iter().flat_map(|s| s.rdatas()), txt.iter().flat_map(|t| t.rdatas())),
+                mappings: mappings_from_rdatas(
+                    svcb.iter().flat_map(|s| s.rdatas()),
+                    txt.iter().flat_map(|t| t.rdatas()),
+                ),
             };
             chunk.push_str(&serde_json::to_string(&record).ok()?);
             chunk.push('\n');
@@ -280,7 +384,10 @@ impl AdminService {
             if !served.is_identifier_node(node) {
                 continue;
             }
-            if current.as_ref().is_some_and(|(n, _, _)| n.as_slice() != node) {
+            if current
+                .as_ref()
+                .is_some_and(|(n, _, _)| n.as_slice() != node)
+            {
                 if let Some((n, t, s)) = current.take() {
                     flush(n, t, s, &mut chunk);
                 }
@@ -304,48 +411,94 @@ impl AdminService {
         Ok(())
     }
 
-    fn rrset_target(&self, zone: &ServedZone, name: &str, record_type: &str) -> Result<(Name, Vec<u8>, RecordType), AdminError> {
-        let owner = parse_ascii_name(name, &zone.origin).map_err(|e| AdminError::new(ErrorKind::BadRequest, e))?;
+    fn rrset_target(
+        &self,
+        zone: &ServedZone,
+        name: &str,
+        record_type: &str,
+    ) -> Result<(Name, Vec<u8>, RecordType), AdminError> {
+        let owner = parse_ascii_name(name, &zone.origin)
+            .map_err(|e| AdminError::new(ErrorKind::BadRequest, e))?;
         if !zone.origin.zone_of(&owner) {
-            return Err(AdminError::new(ErrorKind::BadRequest, format!("'{owner}' is not in zone {}", zone.origin)));
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                format!("'{owner}' is not in zone {}", zone.origin),
+            ));
         }
-        let record_type = RecordType::from_str(&record_type.to_ascii_uppercase())
-            .map_err(|_| AdminError::new(ErrorKind::BadRequest, format!("unknown record type '{record_type}'")))?;
+        let record_type =
+            RecordType::from_str(&record_type.to_ascii_uppercase()).map_err(|_| {
+                AdminError::new(
+                    ErrorKind::BadRequest,
+                    format!("unknown record type '{record_type}'"),
+                )
+            })?;
         if matches!(record_type, RecordType::SOA) {
-            return Err(AdminError::new(ErrorKind::Conflict, "the SOA is managed by the server (its serial moves on every change)"));
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                "the SOA is managed by the server (its serial moves on every change)",
+            ));
         }
-        if matches!(record_type, RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::TSIG | RecordType::DNAME) {
-            return Err(AdminError::new(ErrorKind::BadRequest, format!("{record_type} cannot be stored")));
+        if matches!(
+            record_type,
+            RecordType::OPT
+                | RecordType::ANY
+                | RecordType::AXFR
+                | RecordType::IXFR
+                | RecordType::TSIG
+                | RecordType::DNAME
+        ) {
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                format!("{record_type} cannot be stored"),
+            ));
         }
         let node = name_key(&owner);
         if zone.in_discovery_tree(&node) {
             return Err(AdminError::new(
                 ErrorKind::Conflict,
-                format!("names under {}.{} are managed through the identifiers API", zone.discovery.label, zone.origin),
+                format!(
+                    "names under {}.{} are managed through the identifiers API",
+                    zone.discovery.label, zone.origin
+                ),
             ));
         }
         Ok((owner, node, record_type))
     }
 
-    pub fn get_rrset(&self, zone: &str, name: &str, record_type: &str) -> Result<RrsetRecord, AdminError> {
+    pub fn get_rrset(
+        &self,
+        zone: &str,
+        name: &str,
+        record_type: &str,
+    ) -> Result<RrsetRecord, AdminError> {
         let served = self.zone(zone)?;
-        let (owner, node, record_type) = self.rrset_target(&served, name, record_type).or_else(|e| {
-            // Reading the SOA is fine; only writing it is not.
-            if record_type.eq_ignore_ascii_case("SOA") {
-                let owner = parse_ascii_name(name, &served.origin).map_err(|e| AdminError::new(ErrorKind::BadRequest, e))?;
-                Ok((owner.clone(), name_key(&owner), RecordType::SOA))
-            } else {
-                Err(e)
-            }
-        })?;
+        let (owner, node, record_type) =
+            self.rrset_target(&served, name, record_type).or_else(|e| {
+                // Reading the SOA is fine; only writing it is not.
+                if record_type.eq_ignore_ascii_case("SOA") {
+                    let owner = parse_ascii_name(name, &served.origin)
+                        .map_err(|e| AdminError::new(ErrorKind::BadRequest, e))?;
+                    Ok((owner.clone(), name_key(&owner), RecordType::SOA))
+                } else {
+                    Err(e)
+                }
+            })?;
         let stored = self
             .stored(&served, &rrset_key(&node, u16::from(record_type)))?
-            .ok_or_else(|| AdminError::new(ErrorKind::NotFound, format!("no {record_type} RRset at {owner}")))?;
+            .ok_or_else(|| {
+                AdminError::new(
+                    ErrorKind::NotFound,
+                    format!("no {record_type} RRset at {owner}"),
+                )
+            })?;
         Ok(RrsetRecord {
             name: owner.to_ascii(),
             record_type: record_type.to_string(),
             ttl: stored.ttl(),
-            rdata: stored.rdatas().map(|rdata| presentation(record_type, rdata)).collect(),
+            rdata: stored
+                .rdatas()
+                .map(|rdata| presentation(record_type, rdata))
+                .collect(),
             source: match stored.owner() {
                 RrsetOwner::Admin => "admin".into(),
                 _ => "zone-file".into(),
@@ -353,66 +506,133 @@ impl AdminService {
         })
     }
 
-    pub async fn put_rrset(&self, zone: &str, name: &str, record_type: &str, body: &PutRrset) -> Result<WriteResult, AdminError> {
+    pub async fn put_rrset(
+        &self,
+        zone: &str,
+        name: &str,
+        record_type: &str,
+        body: &PutRrset,
+    ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let (owner, node, record_type) = self.rrset_target(&served, name, record_type)?;
         if body.rdata.is_empty() {
-            return Err(AdminError::new(ErrorKind::BadRequest, "rdata is empty; use DELETE to remove an RRset"));
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                "rdata is empty; use DELETE to remove an RRset",
+            ));
         }
         if body.ttl > i32::MAX as u32 {
-            return Err(AdminError::new(ErrorKind::BadRequest, format!("ttl {} is above 2147483647 (RFC 2181 §8)", body.ttl)));
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                format!("ttl {} is above 2147483647 (RFC 2181 §8)", body.ttl),
+            ));
         }
         let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(body.rdata.len());
         for (index, text) in body.rdata.iter().enumerate() {
-            let wire = rdata_wire_from_text(&owner, record_type, text, &served.origin)
-                .map_err(|e| AdminError::new(ErrorKind::BadRequest, format!("rdata {index}: {e}")))?;
+            let wire =
+                rdata_wire_from_text(&owner, record_type, text, &served.origin).map_err(|e| {
+                    AdminError::new(ErrorKind::BadRequest, format!("rdata {index}: {e}"))
+                })?;
             if !rdatas.contains(&wire) {
                 rdatas.push(wire);
             }
         }
         if record_type == RecordType::CNAME && rdatas.len() > 1 {
-            return Err(AdminError::new(ErrorKind::BadRequest, "a CNAME RRset has exactly one record"));
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                "a CNAME RRset has exactly one record",
+            ));
         }
         if record_type == RecordType::NS && node == served.origin_key {
-            return Err(AdminError::new(ErrorKind::Conflict, "the apex NS RRset belongs to the zone file"));
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                "the apex NS RRset belongs to the zone file",
+            ));
         }
         self.check_rrset_writable(&served, &node, u16::from(record_type))?;
         let key = rrset_key(&node, u16::from(record_type));
         let value = encode_rrset(RrsetOwner::Admin, body.ttl, &rdatas);
-        let serial = self.catalog.apply(&served.origin, vec![(key, Some(value))]).await?;
-        Ok(WriteResult { serial, applied: 1, identifier: None })
+        let serial = self
+            .catalog
+            .apply(&served.origin, vec![(key, Some(value))])
+            .await?;
+        Ok(WriteResult {
+            serial,
+            applied: 1,
+            identifier: None,
+        })
     }
 
-    pub async fn delete_rrset(&self, zone: &str, name: &str, record_type: &str) -> Result<WriteResult, AdminError> {
+    pub async fn delete_rrset(
+        &self,
+        zone: &str,
+        name: &str,
+        record_type: &str,
+    ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let (owner, node, record_type) = self.rrset_target(&served, name, record_type)?;
         let key = rrset_key(&node, u16::from(record_type));
-        let stored = self
-            .stored(&served, &key)?
-            .ok_or_else(|| AdminError::new(ErrorKind::NotFound, format!("no {record_type} RRset at {owner}")))?;
+        let stored = self.stored(&served, &key)?.ok_or_else(|| {
+            AdminError::new(
+                ErrorKind::NotFound,
+                format!("no {record_type} RRset at {owner}"),
+            )
+        })?;
         if stored.owner() != RrsetOwner::Admin {
-            return Err(AdminError::new(ErrorKind::Conflict, format!("the {record_type} RRset at {owner} belongs to the zone file; edit the zone file")));
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the {record_type} RRset at {owner} belongs to the zone file; edit the zone file"
+                ),
+            ));
         }
-        let serial = self.catalog.apply(&served.origin, vec![(key, None)]).await?;
-        Ok(WriteResult { serial, applied: 1, identifier: None })
+        let serial = self
+            .catalog
+            .apply(&served.origin, vec![(key, None)])
+            .await?;
+        Ok(WriteResult {
+            serial,
+            applied: 1,
+            identifier: None,
+        })
     }
 
     /// The zone file's RRsets are not the API's to change; CNAME stands alone
     /// (RFC 1034 §3.6.2, RFC 2181 §10.1).
-    fn check_rrset_writable(&self, zone: &ServedZone, node: &[u8], record_type: u16) -> Result<(), AdminError> {
+    fn check_rrset_writable(
+        &self,
+        zone: &ServedZone,
+        node: &[u8],
+        record_type: u16,
+    ) -> Result<(), AdminError> {
         if let Some(stored) = self.stored(zone, &rrset_key(node, record_type))?
             && stored.owner() != RrsetOwner::Admin
         {
-            return Err(AdminError::new(ErrorKind::Conflict, "this RRset belongs to the zone file; edit the zone file"));
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                "this RRset belongs to the zone file; edit the zone file",
+            ));
         }
         let mut prefix = zone_prefix(zone.id).to_vec();
         prefix.extend_from_slice(node);
-        let others: Vec<u16> = self.catalog.store().node_types(&prefix, 8)?.into_iter().filter(|&t| t != record_type).collect();
+        let others: Vec<u16> = self
+            .catalog
+            .store()
+            .node_types(&prefix, 8)?
+            .into_iter()
+            .filter(|&t| t != record_type)
+            .collect();
         if record_type == rtype::CNAME && !others.is_empty() {
-            return Err(AdminError::new(ErrorKind::Conflict, "a CNAME cannot sit beside other records at the same name"));
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                "a CNAME cannot sit beside other records at the same name",
+            ));
         }
         if record_type != rtype::CNAME && others.contains(&rtype::CNAME) {
-            return Err(AdminError::new(ErrorKind::Conflict, "this name has a CNAME; no other records may sit beside it"));
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                "this name has a CNAME; no other records may sit beside it",
+            ));
         }
         Ok(())
     }
@@ -430,7 +650,11 @@ pub fn presentation(record_type: RecordType, rdata: &[u8]) -> String {
     }
     let mut decoder = BinDecoder::new(rdata);
     match RData::read(&mut decoder, record_type, Restrict::new(rdata.len() as u16)) {
-        Ok(RData::TXT(TXT { .. })) | Err(_) => format!("\\# {} {}", rdata.len(), data_encoding::HEXUPPER.encode(rdata)),
+        Ok(RData::TXT(TXT { .. })) | Err(_) => format!(
+            "\\# {} {}",
+            rdata.len(),
+            data_encoding::HEXUPPER.encode(rdata)
+        ),
         Ok(parsed) => parsed.to_string(),
     }
 }

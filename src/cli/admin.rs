@@ -1,0 +1,418 @@
+//! `mimidns admin`: the admin API from the command line.
+//!
+//! Identifiers are normalized and hashed here, before anything is sent: only
+//! `hash:<label>` crosses the socket. `import` streams NDJSON in batches with
+//! a progress bar; a bad line is reported with its number and skipped.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use hyper::Method;
+
+use crate::admin::api::{
+    Batch, BatchOperation, IdentifierRecord, PutIdentifier, WriteResult, ZoneSummary,
+};
+use crate::admin::client::{AdminClient, ClientError, encode_segment};
+use crate::identifier::hash_identifier;
+use crate::mapping::{Mapping, validate_mappings};
+
+#[derive(clap::Args)]
+pub struct AdminArgs {
+    /// The admin socket (default: from --config, else ./data/admin.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Configuration file to take the socket path from.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print JSON on reads.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum AdminCommand {
+    /// List the served zones with their serials and identifier counts.
+    Zones,
+    /// Publish an identifier's mapping (replaces its set; --add appends).
+    Put(PutArgs),
+    /// Show an identifier's mappings.
+    Get(IdentifierArgs),
+    /// Remove an identifier and all its mappings.
+    Delete(IdentifierArgs),
+    /// Import identifiers from NDJSON: {"identifier": …, "mappings": [ … ]} per line.
+    Import(ImportArgs),
+    /// Export every identifier of a zone as NDJSON (hashed; plaintext is never stored).
+    Export(ZoneArg),
+}
+
+#[derive(clap::Args)]
+struct ZoneArg {
+    /// Zone (default: the only served zone).
+    #[arg(long)]
+    zone: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct IdentifierArgs {
+    /// Phone number (+E.164), email address, mimi:// URI or hash:<label>.
+    identifier: String,
+    #[command(flatten)]
+    zone: ZoneArg,
+}
+
+#[derive(clap::Args)]
+struct PutArgs {
+    #[command(flatten)]
+    target: IdentifierArgs,
+    /// The messaging provider's domain.
+    #[arg(long)]
+    provider: String,
+    /// The person's service-specific identifier at the provider.
+    #[arg(long)]
+    ssi: String,
+    /// The provider's endpoint host.
+    #[arg(long = "target")]
+    endpoint: String,
+    #[arg(long)]
+    port: Option<u16>,
+    /// ALPN protocol id; repeat for several (default h2).
+    #[arg(long)]
+    alpn: Vec<String>,
+    /// 1..65535, lower is preferred.
+    #[arg(long, default_value_t = 1)]
+    priority: u16,
+    /// A tag; repeat for several.
+    #[arg(long)]
+    tag: Vec<String>,
+    /// Append to the identifier's mappings instead of replacing them.
+    #[arg(long)]
+    add: bool,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// NDJSON file ("-" for standard input).
+    file: PathBuf,
+    #[command(flatten)]
+    zone: ZoneArg,
+    /// Identifiers per atomic batch.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+}
+
+struct Admin {
+    client: AdminClient,
+    json: bool,
+}
+
+impl Admin {
+    async fn zones(&self) -> Result<Vec<ZoneSummary>, ClientError> {
+        self.client
+            .call(Method::GET, "/v1/zones", None::<&()>)
+            .await
+    }
+
+    async fn zone(&self, zone: &ZoneArg) -> anyhow::Result<ZoneSummary> {
+        let zones = self.zones().await?;
+        match &zone.zone {
+            Some(wanted) => {
+                let wanted = wanted.trim_end_matches('.').to_ascii_lowercase();
+                zones
+                    .into_iter()
+                    .find(|z| z.origin.trim_end_matches('.') == wanted)
+                    .with_context(|| format!("zone {wanted} is not served"))
+            }
+            None if zones.len() == 1 => Ok(zones.into_iter().next().context("one zone")?),
+            None => bail!("{} zones are served; choose one with --zone", zones.len()),
+        }
+    }
+
+    fn identifier_path(zone: &ZoneSummary, reference: &str) -> String {
+        format!(
+            "/v1/zones/{}/identifiers/{}",
+            encode_segment(&zone.origin),
+            encode_segment(reference)
+        )
+    }
+
+    fn print_record(&self, record: &IdentifierRecord) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(record)?);
+            return Ok(());
+        }
+        println!("{} ({})", record.identifier, record.owner);
+        let mut mappings = record.mappings.clone();
+        mappings.sort_by_key(|m| m.priority);
+        for m in mappings {
+            let port = m.port.map(|p| format!(":{p}")).unwrap_or_default();
+            let tags = if m.tags.is_empty() {
+                String::new()
+            } else {
+                format!(" tags {}", m.tags.join(","))
+            };
+            println!(
+                "  {:>5}  {}  ssi {}  via {}{} alpn {}{}",
+                m.priority,
+                m.provider,
+                m.ssi,
+                m.target,
+                port,
+                m.alpn.join(","),
+                tags
+            );
+        }
+        Ok(())
+    }
+}
+
+fn print_write(result: &WriteResult, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+    } else {
+        println!(
+            "{what} {} (zone serial {})",
+            result.identifier.as_deref().unwrap_or(""),
+            result.serial
+        );
+    }
+    Ok(())
+}
+
+async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let socket = match args.socket {
+        Some(socket) => socket,
+        None => super::default_socket(args.config.as_ref())?,
+    };
+    let admin = Admin {
+        client: AdminClient::new(&socket),
+        json: args.json,
+    };
+    match args.command {
+        AdminCommand::Zones => {
+            let zones = admin.zones().await?;
+            if admin.json {
+                println!("{}", serde_json::to_string(&zones)?);
+            } else {
+                for zone in zones {
+                    println!(
+                        "{}  serial {}  identifiers {}  label {}  ttl {}",
+                        zone.origin, zone.serial, zone.identifiers, zone.discovery_label, zone.ttl
+                    );
+                }
+            }
+        }
+        AdminCommand::Put(put) => {
+            let zone = admin.zone(&put.target.zone).await?;
+            let reference = hash_identifier(&put.target.identifier)?.reference();
+            let path = Admin::identifier_path(&zone, &reference);
+            let mapping = Mapping {
+                provider: put.provider,
+                ssi: put.ssi,
+                target: put.endpoint,
+                port: put.port,
+                alpn: if put.alpn.is_empty() {
+                    vec![crate::mapping::DEFAULT_ALPN.into()]
+                } else {
+                    put.alpn
+                },
+                priority: put.priority,
+                tags: put.tag,
+            };
+            let mut mappings = Vec::new();
+            if put.add {
+                match admin
+                    .client
+                    .call::<IdentifierRecord>(Method::GET, &path, None::<&()>)
+                    .await
+                {
+                    Ok(existing) => mappings = existing.mappings,
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            mappings.push(mapping);
+            let result: WriteResult = admin
+                .client
+                .call(Method::PUT, &path, Some(&PutIdentifier { mappings }))
+                .await?;
+            print_write(&result, admin.json, "published")?;
+        }
+        AdminCommand::Get(get) => {
+            let zone = admin.zone(&get.zone).await?;
+            let reference = hash_identifier(&get.identifier)?.reference();
+            match admin
+                .client
+                .call::<IdentifierRecord>(
+                    Method::GET,
+                    &Admin::identifier_path(&zone, &reference),
+                    None::<&()>,
+                )
+                .await
+            {
+                Ok(record) => admin.print_record(&record)?,
+                Err(e) if e.status() == Some(404) => {
+                    eprintln!(
+                        "not found: no mappings are published for this identifier in {}",
+                        zone.origin
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        AdminCommand::Delete(delete) => {
+            let zone = admin.zone(&delete.zone).await?;
+            let reference = hash_identifier(&delete.identifier)?.reference();
+            match admin
+                .client
+                .call::<WriteResult>(
+                    Method::DELETE,
+                    &Admin::identifier_path(&zone, &reference),
+                    None::<&()>,
+                )
+                .await
+            {
+                Ok(result) => print_write(&result, admin.json, "deleted")?,
+                Err(e) if e.status() == Some(404) => {
+                    eprintln!(
+                        "not found: no mappings are published for this identifier in {}",
+                        zone.origin
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        AdminCommand::Import(import) => return run_import(&admin, import).await,
+        AdminCommand::Export(zone) => {
+            let zone = admin.zone(&zone).await?;
+            let (status, body) = admin
+                .client
+                .request(
+                    Method::GET,
+                    &format!("/v1/zones/{}/export", encode_segment(&zone.origin)),
+                    None,
+                )
+                .await?;
+            if !status.is_success() {
+                bail!(
+                    "export failed ({status}): {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            std::io::stdout().write_all(&body)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn send_batch(
+    admin: &Admin,
+    zone: &ZoneSummary,
+    operations: &mut Vec<BatchOperation>,
+    labels: &mut HashSet<String>,
+) -> anyhow::Result<usize> {
+    if operations.is_empty() {
+        return Ok(0);
+    }
+    let batch = Batch {
+        operations: std::mem::take(operations),
+    };
+    labels.clear();
+    let path = format!("/v1/zones/{}/batch", encode_segment(&zone.origin));
+    let result: WriteResult = admin.client.call(Method::POST, &path, Some(&batch)).await?;
+    Ok(result.applied)
+}
+
+async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCode> {
+    let zone = admin.zone(&import.zone).await?;
+    let batch_size = import
+        .batch_size
+        .clamp(1, crate::admin::service::MAX_BATCH_OPERATIONS);
+    let (reader, size): (Box<dyn BufRead>, u64) = if import.file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), 0)
+    } else {
+        let file = std::fs::File::open(&import.file)
+            .with_context(|| format!("cannot open {}", import.file.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(BufReader::with_capacity(1 << 20, file)), size)
+    };
+    let progress = indicatif::ProgressBar::new(size);
+    progress.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let (mut imported, mut rejected) = (0usize, 0usize);
+    let mut operations = Vec::with_capacity(batch_size);
+    let mut labels = HashSet::with_capacity(batch_size);
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("line {number}: cannot read"))?;
+        progress.inc(line.len() as u64 + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let checked = serde_json::from_str::<IdentifierRecord>(&line)
+            .map_err(|e| {
+                format!(
+                    "not a JSON object with \"identifier\" and \"mappings\" (column {})",
+                    e.column()
+                )
+            })
+            .and_then(|record| {
+                let hashed = hash_identifier(&record.identifier).map_err(|e| e.to_string())?;
+                validate_mappings(&record.mappings, zone.max_mappings)
+                    .map_err(|e| e.to_string())?;
+                Ok((hashed, record.mappings))
+            });
+        let (hashed, mappings) = match checked {
+            Ok(ok) => ok,
+            Err(message) => {
+                rejected += 1;
+                progress.suspend(|| eprintln!("line {number}: {message}"));
+                continue;
+            }
+        };
+        if labels.contains(&hashed.label) {
+            // The same identifier twice in one batch is refused by the server: send what we have.
+            imported += send_batch(admin, &zone, &mut operations, &mut labels).await?;
+        }
+        labels.insert(hashed.label.clone());
+        operations.push(BatchOperation::Put {
+            identifier: hashed.reference(),
+            mappings,
+        });
+        if operations.len() >= batch_size {
+            imported += send_batch(admin, &zone, &mut operations, &mut labels).await?;
+            progress.set_message(format!("{imported} imported"));
+        }
+    }
+    imported += send_batch(admin, &zone, &mut operations, &mut labels).await?;
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {imported} identifiers into {} in {seconds:.1} s ({:.0}/s); {rejected} lines rejected",
+        zone.origin,
+        imported as f64 / seconds.max(1e-9)
+    );
+    Ok(if rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(args))
+}
