@@ -206,8 +206,15 @@ fn txt_strings(mapping: &Mapping) -> Vec<String> {
     strings
 }
 
-/// Wire RDATAs of a validated set: (SVCB RDATAs, TXT RDATAs), duplicates merged.
-pub fn mapping_rdatas(mappings: &[Mapping]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), MappingError> {
+/// The wire RDATAs that publish a set of mappings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRdatas {
+    pub svcb: Vec<Vec<u8>>,
+    pub txt: Vec<Vec<u8>>,
+}
+
+/// Wire RDATAs of a validated set, duplicates merged.
+pub fn mapping_rdatas(mappings: &[Mapping]) -> Result<MappingRdatas, MappingError> {
     let mut svcb_rdatas: Vec<Vec<u8>> = Vec::new();
     let mut txt_rdatas: Vec<Vec<u8>> = Vec::new();
     for (index, mapping) in mappings.iter().enumerate() {
@@ -231,7 +238,10 @@ pub fn mapping_rdatas(mappings: &[Mapping]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>
             txt_rdatas.push(txt);
         }
     }
-    Ok((svcb_rdatas, txt_rdatas))
+    Ok(MappingRdatas {
+        svcb: svcb_rdatas,
+        txt: txt_rdatas,
+    })
 }
 
 /// The character-strings of a TXT RDATA.
@@ -349,7 +359,7 @@ mod tests {
         let set = validate_mappings(&[sample()], 16).expect("valid");
         assert_eq!(set[0].provider, "chat.example");
         assert_eq!(set[0].target, "mimi.chat.example");
-        let (svcb, txt) = mapping_rdatas(&set).expect("records");
+        let MappingRdatas { svcb, txt } = mapping_rdatas(&set).expect("records");
         assert_eq!(
             txt_rdata_strings(&txt[0]),
             [

@@ -186,7 +186,7 @@ impl AdminService {
             .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
         let mappings = validate_mappings(mappings, zone.discovery.max_mappings)
             .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
-        let (svcb, txt) = mapping_rdatas(&mappings)
+        let crate::mapping::MappingRdatas { svcb, txt } = mapping_rdatas(&mappings)
             .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
         let node = Self::identifier_node(zone, &hashed);
         self.check_identifier_node(zone, &node)?;
