@@ -70,20 +70,31 @@ impl IntoResponse for AdminError {
     }
 }
 
-/// Replaces quoted strings in a JSON error so no submitted value (such as an
-/// identifier) is echoed back.
+/// Replaces quoted and backquoted values in a JSON error so no submitted
+/// value (such as an identifier) is echoed back; field names stay.
 fn redact_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     let mut out = String::with_capacity(text.len());
-    let mut in_quotes = false;
+    let mut open: Option<char> = None;
     for c in text.chars() {
-        if c == '"' {
-            if !in_quotes {
-                out.push_str("\"…\"");
+        match (open, c) {
+            (None, '"') | (None, '`') => {
+                open = Some(c);
+                out.push(c);
             }
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            out.push(c);
+            (Some(quote), c) if c == quote => {
+                // Field names in "unknown field `x`" are ours to show; values are not.
+                let start = out.rfind(quote).map_or(out.len(), |i| i + 1);
+                let value = out[start..].to_string();
+                let is_field_name = text.contains(&format!("field `{value}`"));
+                if !is_field_name {
+                    out.truncate(start);
+                    out.push('…');
+                }
+                out.push(c);
+                open = None;
+            }
+            _ => out.push(c),
         }
     }
     out
@@ -96,12 +107,29 @@ async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, A
             format!("request body is larger than {limit} bytes"),
         )
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
+        AdminError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "request body is not valid{at}: {}",
+                redact_json_error(e.inner())
+            ),
+        )
+    })?;
+    deserializer.end().map_err(|e| {
         AdminError::new(
             ErrorKind::BadRequest,
             format!("request body is not valid: {}", redact_json_error(&e)),
         )
-    })
+    })?;
+    Ok(value)
 }
 
 fn path_parts<T>(path: Result<UrlPath<T>, PathRejection>) -> Result<T, AdminError> {

@@ -322,7 +322,23 @@ impl AdminService {
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(operations.len());
         let mut writes = Vec::with_capacity(operations.len() * 2);
         for (index, operation) in operations.iter().enumerate() {
-            let (hashed, operation_writes) = match operation {
+            let identifier = match operation {
+                BatchOperation::Put { identifier, .. } | BatchOperation::Delete { identifier } => {
+                    identifier
+                }
+            };
+            let hashed = hash_identifier(identifier).map_err(|e| {
+                AdminError::new(ErrorKind::BadIdentifier, e.to_string()).in_operation(index)
+            })?;
+            if let Some(first) = seen.insert(hashed.label, index) {
+                return Err(AdminError::new(
+                    ErrorKind::BadRequest,
+                    format!("operation {index} repeats the identifier of operation {first}"),
+                ));
+            }
+        }
+        for (index, operation) in operations.iter().enumerate() {
+            let (_, operation_writes) = match operation {
                 BatchOperation::Put {
                     identifier,
                     mappings,
@@ -330,12 +346,6 @@ impl AdminService {
                 BatchOperation::Delete { identifier } => self.delete_writes(&served, identifier),
             }
             .map_err(|e| e.in_operation(index))?;
-            if let Some(first) = seen.insert(hashed.label, index) {
-                return Err(AdminError::new(
-                    ErrorKind::BadRequest,
-                    format!("operation {index} repeats the identifier of operation {first}"),
-                ));
-            }
             writes.extend(operation_writes);
         }
         let serial = self.catalog.apply(&served.origin, writes).await?;
