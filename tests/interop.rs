@@ -71,7 +71,7 @@ fn run(program: &str, args: &[&str]) -> String {
 }
 
 struct Setup {
-    _dirs: tempfile::TempDir,
+    dirs: tempfile::TempDir,
     _daemons: Vec<Daemon>,
 }
 
@@ -160,7 +160,7 @@ fn start_all() -> Setup {
     }
     let _ = resolver_address;
     Setup {
-        _dirs: dirs,
+        dirs,
         _daemons: daemons,
     }
 }
@@ -170,7 +170,7 @@ fn kdig_dig_and_unbound_by_delegation() {
     if !in_private_netns() {
         return;
     }
-    let _setup = start_all();
+    let setup = start_all();
     let at_mimidns = format!("@{MIMIDNS_IP}");
 
     // kdig straight at the binary: authoritative answer, AA set, RA clear.
@@ -269,4 +269,74 @@ fn kdig_dig_and_unbound_by_delegation() {
     );
     let nx = run("kdig", &[&at_resolver, "nothing.discovery.example.", "A"]);
     assert!(nx.contains("status: NXDOMAIN"), "{nx}");
+
+    // Discovery through the resolver: publish with the CLI, resolve through unbound.
+    let binary = env!("CARGO_BIN_EXE_mimidns");
+    let socket = setup.dirs.path().join("data/admin.sock");
+    let put = Command::new(binary)
+        .args([
+            "admin",
+            "--socket",
+            socket.to_str().expect("utf8"),
+            "put",
+            "bob@example.com",
+            "--provider",
+            "chat.example",
+        ])
+        .args([
+            "--ssi",
+            "mimi://chat.example/u/bob",
+            "--target",
+            "chat.discovery.example",
+            "--port",
+            "8443",
+            "--priority",
+            "5",
+        ])
+        .output()
+        .expect("admin put");
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let resolver = format!("{RESOLVER_IP}:53");
+    let found = Command::new(binary)
+        .args([
+            "resolve",
+            "Bob@Example.COM",
+            "--zone",
+            "discovery.example",
+            "--server",
+            &resolver,
+        ])
+        .output()
+        .expect("resolve");
+    let found_text = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(
+        found.status.code(),
+        Some(0),
+        "{found_text}{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    assert!(
+        found_text.contains("chat.example (priority 5)") && found_text.contains("2001:db8::10"),
+        "{found_text}"
+    );
+    let missing = Command::new(binary)
+        .args([
+            "resolve",
+            "nobody@example.com",
+            "--zone",
+            "discovery.example",
+            "--server",
+            &resolver,
+        ])
+        .output()
+        .expect("resolve");
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "NXDOMAIN through the resolver is 'not found'"
+    );
 }
