@@ -215,6 +215,7 @@ impl<'a> Resolver<'a> {
         if let Some(found) = self.match_existing(&node, qtype)? {
             return Ok(found);
         }
+        // No RRsets at the name: an empty non-terminal if anything is below it.
         if self.store.node_exists(&node)? {
             return Ok(NodeMatch::NoData);
         }
@@ -238,29 +239,25 @@ impl<'a> Resolver<'a> {
         Ok(NodeMatch::NxDomain)
     }
 
-    /// The RRset for `qtype` at an existing node, or its CNAME.
+    /// What a name with RRsets holds for `qtype` (one store read); `None`
+    /// when the name owns no RRsets.
     fn match_existing(&self, node: &[u8], qtype: u16) -> Result<Option<NodeMatch>, StoreError> {
+        let Some(stored) = self.store.node(node)? else {
+            return Ok(None);
+        };
         if qtype == rtype::ANY {
             // RFC 8482 §4.1: answer ANY with one RRset of the node, not all of them.
-            return Ok(self
-                .store
-                .first_rrset_at(node)?
-                .map(|(t, rrset)| NodeMatch::Found(rrset, t)));
+            return Ok(stored.first().map(|(t, rrset)| NodeMatch::Found(rrset, t)));
         }
-        let mut key = Vec::with_capacity(node.len() + 3);
-        key.extend_from_slice(node);
-        push_rrset_suffix(&mut key, qtype);
-        if let Some(rrset) = self.store.rrset(&key)? {
+        if let Some(rrset) = stored.rrset(qtype) {
             return Ok(Some(NodeMatch::Found(rrset, qtype)));
         }
-        if qtype != rtype::CNAME {
-            key.truncate(node.len());
-            push_rrset_suffix(&mut key, rtype::CNAME);
-            if let Some(rrset) = self.store.rrset(&key)? {
-                return Ok(Some(NodeMatch::Cname(rrset)));
-            }
+        if qtype != rtype::CNAME
+            && let Some(rrset) = stored.rrset(rtype::CNAME)
+        {
+            return Ok(Some(NodeMatch::Cname(rrset)));
         }
-        Ok(None)
+        Ok(Some(NodeMatch::NoData))
     }
 
     fn negative_soa<'q>(&self, zone: &ServedZone) -> RrsetOut<'q> {
@@ -344,11 +341,11 @@ impl<'a> Resolver<'a> {
             if !name.key.starts_with(&zone.origin_key) {
                 continue;
             }
-            let node = zone.node_prefix(&name.key);
+            let Some(addresses) = self.store.node(&zone.node_prefix(&name.key))? else {
+                continue;
+            };
             for record_type in [rtype::A, rtype::AAAA] {
-                let mut key = node.clone();
-                push_rrset_suffix(&mut key, record_type);
-                if let Some(rrset) = self.store.rrset(&key)? {
+                if let Some(rrset) = addresses.rrset(record_type) {
                     answer.additional.push(RrsetOut {
                         owner: Cow::Owned(target.clone()),
                         record_type,

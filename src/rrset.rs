@@ -177,3 +177,90 @@ mod tests {
         assert_eq!(rdata_to_wire(&rdata).expect("encodes"), b"\x02ab\x01c");
     }
 }
+
+/// All RRsets of one name, stored under one key (so a query needs one read):
+/// `([type u16 BE][length u32 BE][RRset value])*`, sorted by type.
+#[derive(Clone, Debug)]
+pub struct StoredNode {
+    bytes: sled::IVec,
+}
+
+/// Builds a node value from (type, RRset value) pairs; sorts by type.
+pub fn encode_node(rrsets: &mut [(u16, Vec<u8>)]) -> Vec<u8> {
+    rrsets.sort_by_key(|(record_type, _)| *record_type);
+    let size = rrsets.iter().map(|(_, value)| value.len() + 6).sum();
+    let mut node = Vec::with_capacity(size);
+    for (record_type, value) in rrsets.iter() {
+        node.extend_from_slice(&record_type.to_be_bytes());
+        node.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        node.extend_from_slice(value);
+    }
+    node
+}
+
+impl StoredNode {
+    /// Checks the framing and every RRset once.
+    pub fn parse(bytes: sled::IVec) -> Result<Self, MalformedRrset> {
+        let mut at = 0;
+        if bytes.is_empty() {
+            return Err(MalformedRrset("empty node"));
+        }
+        while at < bytes.len() {
+            let header = bytes
+                .get(at..at + 6)
+                .ok_or(MalformedRrset("truncated node header"))?;
+            let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+            if bytes.len() < at + 6 + length {
+                return Err(MalformedRrset("truncated node entry"));
+            }
+            StoredRrset::parse(bytes.subslice(at + 6, length))?;
+            at += 6 + length;
+        }
+        Ok(Self { bytes })
+    }
+
+    /// (type, RRset) pairs in type order.
+    pub fn rrsets(&self) -> impl Iterator<Item = (u16, StoredRrset)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let header = self.bytes.get(at..at + 6)?;
+            let record_type = u16::from_be_bytes([header[0], header[1]]);
+            let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+            let rrset = StoredRrset {
+                bytes: self.bytes.subslice(at + 6, length),
+            };
+            at += 6 + length;
+            Some((record_type, rrset))
+        })
+    }
+
+    pub fn rrset(&self, record_type: u16) -> Option<StoredRrset> {
+        self.rrsets()
+            .find(|(t, _)| *t == record_type)
+            .map(|(_, rrset)| rrset)
+    }
+
+    pub fn first(&self) -> Option<(u16, StoredRrset)> {
+        self.rrsets().next()
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    use super::*;
+
+    #[test]
+    fn node_round_trips_sorted_by_type() {
+        let txt = encode_rrset(RrsetOwner::Admin, 300, &[b"\x01a".to_vec()]);
+        let svcb = encode_rrset(RrsetOwner::Admin, 300, &[vec![0, 1, 0]]);
+        let node =
+            StoredNode::parse(encode_node(&mut [(64, svcb.clone()), (16, txt.clone())]).into())
+                .expect("valid");
+        let types: Vec<u16> = node.rrsets().map(|(t, _)| t).collect();
+        assert_eq!(types, [16, 64]);
+        assert_eq!(node.rrset(64).expect("svcb").raw(), svcb.as_slice());
+        assert_eq!(node.first().expect("first").0, 16);
+        assert!(node.rrset(1).is_none());
+        assert!(StoredNode::parse(vec![0, 16, 0, 0, 0, 9, 1].into()).is_err());
+    }
+}

@@ -1,10 +1,13 @@
 //! The sled store: RRsets, zone metadata and the schema version.
 //!
-//! Three trees. `rrsets` maps `zone id (u32 BE) ‖ name key ‖ 0x00 ‖ type` to a
-//! stored RRset ([`crate::rrset`]); because name keys sort in DNS canonical
-//! order ([`crate::name_key`]), an exact lookup, "does anything exist at or
-//! below this name" and "which key precedes this one" are each one ordered
-//! B-tree operation. `zones` maps a zone's origin key to its [`ZoneMeta`].
+//! `nodes` maps `zone id (u32 BE) ‖ name key ‖ 0x00` to all RRsets of that
+//! name in one value ([`crate::rrset::StoredNode`]), so answering a name is
+//! one read and publishing an identifier's TXT and SVCB is one write. Because
+//! name keys sort in DNS canonical order ([`crate::name_key`]), an exact
+//! lookup, "does anything exist at or below this name" and "which name
+//! precedes this one" are each one ordered B-tree operation. Callers address
+//! RRsets by logical key (`zone id ‖ name key ‖ 0x00 ‖ type`); this module
+//! merges them into nodes. `zones` maps a zone's origin key to its [`ZoneMeta`].
 //! `zonefile_keys` lists, per zone, the RRset keys the zone file declared, so a
 //! changed zone file is reconciled without scanning admin-written data.
 //! `meta` holds the schema version, checked on open.
@@ -13,6 +16,7 @@
 //! atomicity (one sled transaction per commit); it knows nothing about DNS
 //! messages, zone files or serial arithmetic.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -20,10 +24,10 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
-use crate::rrset::{MalformedRrset, StoredRrset};
+use crate::rrset::{MalformedRrset, StoredNode, StoredRrset, encode_node};
 
 /// Bumped whenever the layout of any tree changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, Error)]
@@ -115,7 +119,7 @@ impl Store {
 
     fn from_db(db: sled::Db, location: &str) -> Result<Self, StoreError> {
         let meta = db.open_tree("meta")?;
-        let rrsets = db.open_tree("rrsets")?;
+        let rrsets = db.open_tree("nodes")?;
         let zones = db.open_tree("zones")?;
         let zonefile_keys = db.open_tree("zonefile_keys")?;
         match meta.get(SCHEMA_KEY)? {
@@ -149,12 +153,23 @@ impl Store {
         self.db.size_on_disk().unwrap_or(0)
     }
 
-    /// The RRset stored under `key`, if any.
-    pub fn rrset(&self, key: &[u8]) -> Result<Option<StoredRrset>, StoreError> {
-        match self.rrsets.get(key)? {
-            Some(bytes) => Ok(Some(StoredRrset::parse(bytes)?)),
+    /// All RRsets of the node `node_prefix` (zone id ‖ name key): one read.
+    pub fn node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
+        let mut key = Vec::with_capacity(node_prefix.len() + 1);
+        key.extend_from_slice(node_prefix);
+        key.push(crate::name_key::NODE_END);
+        match self.rrsets.get(&key)? {
+            Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// The RRset with logical key `zone id ‖ name key ‖ 0x00 ‖ type`, if any.
+    pub fn rrset(&self, key: &[u8]) -> Result<Option<StoredRrset>, StoreError> {
+        let Some((node, record_type)) = crate::name_key::split_rrset_key(key) else {
+            return Ok(None);
+        };
+        Ok(self.node(node)?.and_then(|node| node.rrset(record_type)))
     }
 
     /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or
@@ -174,46 +189,45 @@ impl Store {
         &self,
         node_prefix: &[u8],
     ) -> Result<Option<(u16, StoredRrset)>, StoreError> {
-        let mut own = Vec::with_capacity(node_prefix.len() + 1);
-        own.extend_from_slice(node_prefix);
-        own.push(crate::name_key::NODE_END);
-        match self.rrsets.scan_prefix(&own).next().transpose()? {
-            Some((key, value)) if key.len() == own.len() + 2 => {
-                let rtype = u16::from_be_bytes([key[own.len()], key[own.len() + 1]]);
-                Ok(Some((rtype, StoredRrset::parse(value)?)))
-            }
-            _ => Ok(None),
-        }
+        Ok(self.node(node_prefix)?.and_then(|node| node.first()))
     }
 
     /// Types of the RRsets owned by the node itself, at most `limit` of them.
     pub fn node_types(&self, node_prefix: &[u8], limit: usize) -> Result<Vec<u16>, StoreError> {
-        let mut own = Vec::with_capacity(node_prefix.len() + 1);
-        own.extend_from_slice(node_prefix);
-        own.push(crate::name_key::NODE_END);
-        let mut types = Vec::new();
-        for key in self.rrsets.scan_prefix(&own).keys().take(limit) {
-            let key = key?;
-            if key.len() == own.len() + 2 {
-                types.push(u16::from_be_bytes([key[own.len()], key[own.len() + 1]]));
-            }
-        }
-        Ok(types)
+        Ok(self
+            .node(node_prefix)?
+            .map(|node| node.rrsets().map(|(t, _)| t).take(limit).collect())
+            .unwrap_or_default())
     }
 
-    /// RRsets whose keys start with `prefix`, in order (export; never on the query path).
-    pub fn scan(
-        &self,
+    /// RRsets (logical keys) of the nodes whose keys start with `prefix`, in
+    /// canonical order (export and reconciliation; never on the query path).
+    pub fn scan<'a>(
+        &'a self,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
-        self.rrsets.scan_prefix(prefix).map(|item| {
-            let (key, value) = item?;
-            Ok((key.to_vec(), StoredRrset::parse(value)?))
+    ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + use<'a> {
+        self.rrsets.scan_prefix(prefix).flat_map(|item| {
+            let expanded: Vec<Result<(Vec<u8>, StoredRrset), StoreError>> = match item {
+                Err(e) => vec![Err(e.into())],
+                Ok((key, value)) => match StoredNode::parse(value) {
+                    Err(e) => vec![Err(e.into())],
+                    Ok(node) => node
+                        .rrsets()
+                        .map(|(record_type, rrset)| {
+                            let mut logical = key.to_vec();
+                            logical.extend_from_slice(&record_type.to_be_bytes());
+                            Ok((logical, rrset))
+                        })
+                        .collect(),
+                },
+            };
+            expanded
         })
     }
 
-    /// The key that precedes `key` in canonical order within the same zone
-    /// (needed for NSEC-style denial): one reverse seek.
+    /// The node key that precedes `key` (a node key, or any name key) in
+    /// canonical order within the same zone (needed for NSEC-style denial):
+    /// one reverse seek.
     pub fn predecessor(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(zone) = key.get(..4) else {
             return Ok(None);
@@ -230,10 +244,7 @@ impl Store {
         &self,
         zone_id: u32,
     ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
-        self.rrsets.scan_prefix(zone_prefix(zone_id)).map(|item| {
-            let (key, value) = item?;
-            Ok((key.to_vec(), StoredRrset::parse(value)?))
-        })
+        self.scan(&zone_prefix(zone_id))
     }
 
     /// The keys the zone file declared, for one zone.
@@ -285,17 +296,42 @@ impl Store {
             })?),
             None => None,
         };
-        let result: Result<(), TransactionError<()>> =
+        // Group RRset writes by node: each node is read, merged and rewritten once.
+        let mut nodes: BTreeMap<Vec<u8>, Vec<(u16, Option<&[u8]>)>> = BTreeMap::new();
+        for write in &commit.rrsets {
+            let Some((node, record_type)) = crate::name_key::split_rrset_key(&write.key) else {
+                continue;
+            };
+            let mut node_key = node.to_vec();
+            node_key.push(crate::name_key::NODE_END);
+            nodes
+                .entry(node_key)
+                .or_default()
+                .push((record_type, write.value.as_deref()));
+        }
+        let result: Result<(), TransactionError<MalformedRrset>> =
             (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(
                 |(rrsets, zones, file_keys)| {
-                    for write in &commit.rrsets {
-                        match &write.value {
-                            Some(value) => {
-                                rrsets.insert(write.key.as_slice(), value.as_slice())?;
+                    for (node_key, changes) in &nodes {
+                        let mut merged: Vec<(u16, Vec<u8>)> =
+                            match rrsets.get(node_key.as_slice())? {
+                                Some(bytes) => StoredNode::parse(bytes)
+                                    .map_err(ConflictableTransactionError::Abort)?
+                                    .rrsets()
+                                    .map(|(t, r)| (t, r.raw().to_vec()))
+                                    .collect(),
+                                None => Vec::new(),
+                            };
+                        for (record_type, value) in changes {
+                            merged.retain(|(t, _)| t != record_type);
+                            if let Some(value) = value {
+                                merged.push((*record_type, value.to_vec()));
                             }
-                            None => {
-                                rrsets.remove(write.key.as_slice())?;
-                            }
+                        }
+                        if merged.is_empty() {
+                            rrsets.remove(node_key.as_slice())?;
+                        } else {
+                            rrsets.insert(node_key.as_slice(), encode_node(&mut merged))?;
                         }
                     }
                     for (key, present) in &commit.zonefile_keys {
@@ -308,22 +344,31 @@ impl Store {
                     if let Some(bytes) = &meta_bytes {
                         zones.insert(commit.origin_key.as_slice(), bytes.as_slice())?;
                     }
-                    Ok::<(), ConflictableTransactionError<()>>(())
+                    Ok::<(), ConflictableTransactionError<MalformedRrset>>(())
                 },
             );
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => Err(StoreError::Sled(sled::Error::Unsupported(
-                "transaction aborted".into(),
-            ))),
+            Err(TransactionError::Abort(malformed)) => Err(malformed.into()),
         }
     }
 
-    /// Makes everything committed so far durable (fsync on sled's pool).
+    /// Makes everything committed so far durable. The fsync runs on tokio's
+    /// blocking pool: sled's own `flush_async` runs it on sled's small thread
+    /// pool, where concurrent flushes can take every thread while holding
+    /// sled's read lock and deadlock against a transaction (spacejam/sled#1308).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(result) => {
+                result?;
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Sled(sled::Error::ReportableBug(format!(
+                "flush task failed: {e}"
+            )))),
+        }
     }
 
     /// Blocking flush, for start-up and shutdown.
@@ -401,13 +446,25 @@ mod tests {
             .expect("ok")
             .expect("some");
         assert_eq!(rtype, 16);
-        let before = store
-            .predecessor(&key(1, "m.example.", Some(1)))
-            .expect("ok");
-        assert_eq!(before, Some(key(1, "a.b.example.", Some(1))));
+        let before = store.predecessor(&key(1, "m.example.", None)).expect("ok");
+        let mut node = key(1, "a.b.example.", None);
+        node.push(0);
+        assert_eq!(before, Some(node), "the node key of the preceding name");
+        assert!(
+            store
+                .rrset(&key(1, "z.example.", Some(16)))
+                .expect("ok")
+                .is_some()
+        );
+        assert!(
+            store
+                .rrset(&key(1, "z.example.", Some(1)))
+                .expect("ok")
+                .is_none()
+        );
         assert_eq!(
             store
-                .predecessor(&key(2, "a.example.", Some(1)))
+                .predecessor(&[key(2, "a.example.", None), vec![0]].concat())
                 .expect("ok"),
             None
         );
