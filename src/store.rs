@@ -87,6 +87,9 @@ pub struct ZoneCommit {
     pub zonefile_keys: Vec<(Vec<u8>, bool)>,
 }
 
+/// One RRset change inside a node: its type and the new value (or deletion).
+type NodeChange<'a> = (u16, Option<&'a [u8]>);
+
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
@@ -297,7 +300,7 @@ impl Store {
             None => None,
         };
         // Group RRset writes by node: each node is read, merged and rewritten once.
-        let mut nodes: BTreeMap<Vec<u8>, Vec<(u16, Option<&[u8]>)>> = BTreeMap::new();
+        let mut nodes: BTreeMap<Vec<u8>, Vec<NodeChange<'_>>> = BTreeMap::new();
         for write in &commit.rrsets {
             let Some((node, record_type)) = crate::name_key::split_rrset_key(&write.key) else {
                 continue;
