@@ -33,14 +33,31 @@ CLK=$(getconf CLK_TCK)
 declare -A QPS CPUQ RSS LOAD P99 TCPQPS
 
 now_ms() { date +%s%3N; }
-wait_answer() {  # port -> waits until the zone answers
-  for _ in $(seq 1 6000); do
-    kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$1" bench.test SOA >/dev/null 2>&1 && return 0
-    sleep 0.01
-  done; echo "server on $1 never answered" >&2; return 1
+wait_answer() {  # port -> returns once the zone's SOA is answered (polls every 5 ms)
+  python3 - "$1" <<'PY'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+query = struct.pack(">HHHHHH", 0x4242, 0, 1, 0, 0, 0) + b"\x05bench\x04test\x00" + struct.pack(">HH", 6, 1)
+deadline = time.time() + 600
+while time.time() < deadline:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.005)
+    try:
+        s.sendto(query, ("127.0.0.1", port))
+        if s.recv(4096)[:2] == b"\x42\x42":
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.005)
+    finally:
+        s.close()
+sys.exit("server never answered")
+PY
 }
-proc_cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }          # utime+stime in ticks
-rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+tree_pids() {  # pid and its descendants
+  ps -eo pid=,ppid= | awk -v r="$1" '{p[$1]=$2} END {for (i in p) { j=i; while (j in p && j!=r && j>1) j=p[j]; if (j==r) print i } }'
+}
+proc_cpu() { local t=0 p; for p in $(tree_pids "$1"); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+rss_kib() { local t=0 p; for p in $(tree_pids "$1"); do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $t; }
 cpu_busy() { awk '/^cpu[01] /{printf "%s %d %d ", $1, $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 
 measure() {  # name port pid

@@ -24,7 +24,11 @@ use hickory_proto::rr::{Name, RecordType};
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::answer_cache::AnswerCache;
 use crate::config::{DiscoveryPolicy, DiscoverySettings};
+
+/// Default size of the answer cache, in responses.
+pub const DEFAULT_CACHE_ENTRIES: usize = 200_000;
 use crate::name_key::{name_key, push_label, rrset_key};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
 use crate::store::{RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta, zone_prefix};
@@ -153,6 +157,7 @@ pub struct Catalog {
     store: Store,
     zones: ArcSwap<ZoneMap>,
     write_lock: tokio::sync::Mutex<()>,
+    answer_cache: AnswerCache,
 }
 
 impl Catalog {
@@ -187,12 +192,24 @@ impl Catalog {
             store,
             zones: ArcSwap::from_pointee(zones),
             write_lock: tokio::sync::Mutex::new(()),
+            answer_cache: AnswerCache::new(DEFAULT_CACHE_ENTRIES),
         };
         Ok((catalog, reports))
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Responses cached for the query path; emptied (made stale) by every write.
+    pub fn answer_cache(&self) -> &AnswerCache {
+        &self.answer_cache
+    }
+
+    /// Replaces the answer cache with one of `max_entries` (0 turns it off).
+    pub fn with_cache_capacity(mut self, max_entries: usize) -> Self {
+        self.answer_cache = AnswerCache::new(max_entries);
+        self
     }
 
     /// The current zone map; cheap, lock-free.
@@ -285,6 +302,9 @@ impl Catalog {
             let mut map = ZoneMap::clone(&self.zones.load());
             map.insert(zone.origin_key.clone(), Arc::new(updated));
             self.zones.store(Arc::new(map));
+            // After the store and the zone map show the write: no cached
+            // answer from before it may be served again.
+            self.answer_cache.invalidate();
             serial
         };
         self.store.flush().await?;

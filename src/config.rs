@@ -164,6 +164,7 @@ pub struct TcpSection {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StoreSection {
     pub cache_mb: Option<u64>,
+    pub answer_cache_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +194,8 @@ pub struct Config {
     pub tcp_max_connections: usize,
     pub tcp_idle_timeout: Duration,
     pub store_cache_bytes: u64,
+    /// Responses kept ready for repeated questions (0: off).
+    pub answer_cache_entries: usize,
     pub log_level: String,
     /// Log every query at info level (off: queries are logged at debug only).
     pub log_queries: bool,
@@ -212,6 +215,7 @@ impl Default for Config {
             tcp_max_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),
             store_cache_bytes: 256 << 20,
+            answer_cache_entries: crate::catalog::DEFAULT_CACHE_ENTRIES,
             log_level: "info".into(),
             log_queries: false,
             discovery: DiscoveryPolicy::default(),
@@ -274,6 +278,7 @@ impl Config {
                 .store
                 .cache_mb
                 .map_or(defaults.store_cache_bytes, |mb| mb << 20),
+            answer_cache_entries: file.store.answer_cache_entries.unwrap_or(defaults.answer_cache_entries),
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
             discovery: discovery_policy(&file.discovery).map_err(&invalid)?,

@@ -97,13 +97,30 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
         rtype::OPT | rtype::MAILA | rtype::MAILB => return bare(rcode::FORMERR, true),
         _ => {}
     }
+    let cache = catalog.answer_cache();
+    let key = cache.key(query, limit);
+    if let Some(key) = &key
+        && let Some(response) = cache.get(key, query)
+    {
+        return response;
+    }
     let zones = catalog.zones();
     let resolver = Resolver {
         zones: &zones,
         store: catalog.store(),
     };
     match resolver.resolve(query.qname, query.qtype) {
-        Ok(answer) => write_answer(query, &answer, limit, opt),
+        Ok(answer) => {
+            let response = write_answer(query, &answer, limit, opt);
+            // Names in no served zone are not cached: they cannot fill it.
+            if let Some(key) = key
+                && answer.rcode != rcode::REFUSED
+                && answer.rcode != rcode::SERVFAIL
+            {
+                cache.insert(key, &response);
+            }
+            response
+        }
         Err(e) => {
             error!(error = %e, "store read failed while answering; SERVFAIL");
             bare(rcode::SERVFAIL, true)

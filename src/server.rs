@@ -102,7 +102,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         info!(path = %store_dir.display(), "store recovered after an unclean shutdown");
     }
     let (catalog, zones) = Catalog::load(store, &config.zones_dir, &config.discovery)?;
-    let catalog = Arc::new(catalog);
+    let catalog = Arc::new(catalog.with_cache_capacity(config.answer_cache_entries));
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut udp_addresses = Vec::new();
