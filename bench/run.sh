@@ -58,7 +58,7 @@ tree_pids() {  # pid and its descendants
 }
 # utime+stime in ticks, summed over the process tree; fields are counted after
 # the ")" that ends the command name, which may hold spaces ("nsd: main").
-proc_cpu() { local t=0 p; for p in $(tree_pids "$1"); do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}' || echo 0))); done; echo $t; }
+proc_cpu() { local t=0 p; for p in $(tree_pids "$1"); do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{v=$12+$13} END{print v+0}'))); done; echo $t; }
 rss_kib() { local t=0 p; for p in $(tree_pids "$1"); do t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $t; }
 cpu_busy() { awk '/^cpu[01] /{printf "%s %d %d ", $1, $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 
@@ -105,7 +105,7 @@ rm -rf "$W/mimidns-data"
 export TOKIO_WORKER_THREADS=1
 taskset -c 0 "$BIN" serve --config "$W/mimidns.toml" & PID=$!
 wait_answer 5310
-echo "=== mimidns import of $N identifiers (durable, batches of 1000)"
+echo "=== mimidns import of $N identifiers (durable, batches of 5000)"
 taskset -c 1 "$BIN" admin --socket "$W/mimidns-data/admin.sock" import "$W/import.ndjson" 2>&1 | tail -1 | tee "$R/mimidns-import.txt"
 IMPORT=$(grep -oE '\(([0-9]+)/s\)' "$R/mimidns-import.txt" | tr -d '()/s')
 VISIBLE=$(taskset -c 1 "$VIS" "$W/mimidns-data/admin.sock" 127.0.0.1:5310 bench.test 1000)

@@ -13,7 +13,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use hyper::Method;
 use mimidns::admin::api::{PutIdentifier, WriteResult};
-use mimidns::admin::client::{encode_segment, AdminClient};
+use mimidns::admin::client::{AdminClient, encode_segment};
 use mimidns::identifier::hash_identifier;
 use mimidns::mapping::Mapping;
 
@@ -25,13 +25,17 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
 fn answered(socket: &UdpSocket, server: SocketAddr, name: &Name, id: u16) -> bool {
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
     message.add_query(Query::query(name.clone(), RecordType::TXT));
-    let Ok(bytes) = message.to_vec() else { return false };
+    let Ok(bytes) = message.to_vec() else {
+        return false;
+    };
     if socket.send_to(&bytes, server).is_err() {
         return false;
     }
     let mut buffer = [0u8; 4096];
     match socket.recv_from(&mut buffer) {
-        Ok((length, _)) => Message::from_vec(&buffer[..length]).is_ok_and(|m| !m.answers.is_empty()),
+        Ok((length, _)) => {
+            Message::from_vec(&buffer[..length]).is_ok_and(|m| !m.answers.is_empty())
+        }
         Err(_) => false,
     }
 }
@@ -64,7 +68,10 @@ async fn main() -> anyhow::Result<()> {
                 tags: vec![],
             }],
         };
-        let path = format!("/v1/zones/{zone}./identifiers/{}", encode_segment(&hashed.reference()));
+        let path = format!(
+            "/v1/zones/{zone}./identifiers/{}",
+            encode_segment(&hashed.reference())
+        );
         let started = Instant::now();
         let _: WriteResult = client.call(Method::PUT, &path, Some(&body)).await?;
         acked.push(started.elapsed());

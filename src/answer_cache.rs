@@ -73,7 +73,11 @@ impl AnswerCache {
             Some(_) => 1,
         });
         let shard = (self.hasher.hash_one(&bytes) as usize) % SHARDS;
-        Some(CacheKey { bytes, shard, generation })
+        Some(CacheKey {
+            bytes,
+            shard,
+            generation,
+        })
     }
 
     /// A cached response made to answer `query`, if a current one exists.
@@ -101,12 +105,21 @@ impl AnswerCache {
         if shard.len() >= self.max_per_shard && !shard.contains_key(key.bytes.as_slice()) {
             shard.clear();
         }
-        shard.insert(key.bytes.into_boxed_slice(), Entry { generation: key.generation, response: response.into() });
+        shard.insert(
+            key.bytes.into_boxed_slice(),
+            Entry {
+                generation: key.generation,
+                response: response.into(),
+            },
+        );
     }
 
     /// Number of entries held (current or stale).
     pub fn len(&self) -> usize {
-        self.shards.iter().filter_map(|s| s.lock().ok().map(|s| s.len())).sum()
+        self.shards
+            .iter()
+            .filter_map(|s| s.lock().ok().map(|s| s.len()))
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,9 +158,18 @@ mod tests {
         assert_eq!(&hit[0..2], &[0, 2], "id patched");
         assert_eq!(hit[2] & 0x01, 0, "RD from this request");
         assert_eq!(hit[2] & 0x80, 0x80, "QR kept");
-        assert_eq!(&hit[12..22], b"\x03WwW\x04TEST\x00", "question case from this request");
+        assert_eq!(
+            &hit[12..22],
+            b"\x03WwW\x04TEST\x00",
+            "question case from this request"
+        );
         assert_eq!(hit.last(), Some(&0xAB));
-        assert!(cache.get(&cache.key(&query, 1232).expect("key"), &query).is_none(), "limit is part of the key");
+        assert!(
+            cache
+                .get(&cache.key(&query, 1232).expect("key"), &query)
+                .is_none(),
+            "limit is part of the key"
+        );
         cache.invalidate();
         let key = cache.key(&query, 512).expect("enabled");
         assert!(cache.get(&key, &query).is_none(), "stale after a write");

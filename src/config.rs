@@ -278,7 +278,10 @@ impl Config {
                 .store
                 .cache_mb
                 .map_or(defaults.store_cache_bytes, |mb| mb << 20),
-            answer_cache_entries: file.store.answer_cache_entries.unwrap_or(defaults.answer_cache_entries),
+            answer_cache_entries: file
+                .store
+                .answer_cache_entries
+                .unwrap_or(defaults.answer_cache_entries),
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
             discovery: discovery_policy(&file.discovery).map_err(&invalid)?,

@@ -117,6 +117,23 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
         };
     }
 
+    // A line ends: outside parentheses, it also ends the entry (RFC 1035 §5.1).
+    macro_rules! end_line {
+        () => {
+            line += 1;
+            if depth == 0 {
+                if !tokens.is_empty() {
+                    entries.push(Entry {
+                        line: entry_line,
+                        blank_owner,
+                        tokens: std::mem::take(&mut tokens),
+                    });
+                }
+                at_line_start = true;
+            }
+        };
+    }
+
     while let Some(c) = chars.next() {
         if at_line_start && depth == 0 && !in_quotes {
             at_line_start = false;
@@ -162,17 +179,7 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
                         break;
                     }
                 }
-                line += 1;
-                if depth == 0 {
-                    if !tokens.is_empty() {
-                        entries.push(Entry {
-                            line: entry_line,
-                            blank_owner,
-                            tokens: std::mem::take(&mut tokens),
-                        });
-                    }
-                    at_line_start = true;
-                }
+                end_line!();
             }
             '(' => {
                 end_token!();
@@ -193,17 +200,7 @@ fn split_entries(text: &str, file: &Path) -> Result<Vec<Entry>, ZoneFileError> {
             }
             '\n' => {
                 end_token!();
-                line += 1;
-                if depth == 0 {
-                    if !tokens.is_empty() {
-                        entries.push(Entry {
-                            line: entry_line,
-                            blank_owner,
-                            tokens: std::mem::take(&mut tokens),
-                        });
-                    }
-                    at_line_start = true;
-                }
+                end_line!();
             }
             ' ' | '\t' | '\r' => end_token!(),
             other => {

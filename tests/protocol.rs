@@ -341,10 +341,20 @@ fn cached_answers_carry_each_clients_id_case_and_flags() {
         // The same question again, differently cased and without RD: served from the cache.
         let mut request = query_message("HoSt.ExAmPlE.tEsT.", RecordType::A, Ask::UDP);
         request.metadata.recursion_desired = false;
-        let reply = Message::from_vec(&exchange_raw(address, &request.to_vec().expect("encode"), false).expect("reply")).expect("decodes");
+        let reply = Message::from_vec(
+            &exchange_raw(address, &request.to_vec().expect("encode"), false).expect("reply"),
+        )
+        .expect("decodes");
         assert_eq!(reply.metadata.id, request.metadata.id);
-        assert!(!reply.metadata.recursion_desired, "RD copied from this request");
+        assert!(
+            !reply.metadata.recursion_desired,
+            "RD copied from this request"
+        );
         assert_eq!(reply.queries[0].name().to_ascii(), "HoSt.ExAmPlE.tEsT.");
-        assert_eq!(reply.answers[0].name.to_ascii(), "HoSt.ExAmPlE.tEsT.", "owner follows the question's case");
+        assert_eq!(
+            reply.answers[0].name.to_ascii(),
+            "HoSt.ExAmPlE.tEsT.",
+            "owner follows the question's case"
+        );
     });
 }

@@ -102,7 +102,7 @@ struct ImportArgs {
     #[command(flatten)]
     zone: ZoneArg,
     /// Identifiers per atomic batch.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 5000)]
     batch_size: usize,
 }
 
@@ -169,6 +169,15 @@ impl Admin {
         }
         Ok(())
     }
+}
+
+/// Reports an identifier with nothing published; exit code 1.
+fn not_found(zone: &ZoneSummary) -> ExitCode {
+    eprintln!(
+        "not found: no mappings are published for this identifier in {}",
+        zone.origin
+    );
+    ExitCode::from(1)
 }
 
 fn print_write(result: &WriteResult, json: bool, what: &str) -> anyhow::Result<()> {
@@ -256,13 +265,7 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 .await
             {
                 Ok(record) => admin.print_record(&record)?,
-                Err(e) if e.status() == Some(404) => {
-                    eprintln!(
-                        "not found: no mappings are published for this identifier in {}",
-                        zone.origin
-                    );
-                    return Ok(ExitCode::from(1));
-                }
+                Err(e) if e.status() == Some(404) => return Ok(not_found(&zone)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -279,13 +282,7 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 .await
             {
                 Ok(result) => print_write(&result, admin.json, "deleted")?,
-                Err(e) if e.status() == Some(404) => {
-                    eprintln!(
-                        "not found: no mappings are published for this identifier in {}",
-                        zone.origin
-                    );
-                    return Ok(ExitCode::from(1));
-                }
+                Err(e) if e.status() == Some(404) => return Ok(not_found(&zone)),
                 Err(e) => return Err(e.into()),
             }
         }
