@@ -697,7 +697,7 @@ fn check_structure(
 ) -> Result<(), ZoneFileError> {
     let origin_key = name_key(origin);
     let apex_ns_key = rrset_key(&origin_key, u16::from(RecordType::NS));
-    let Some(apex_ns) = rrsets.get(&apex_ns_key) else {
+    if !rrsets.contains_key(&apex_ns_key) {
         let soa = rrsets.get(&rrset_key(&origin_key, u16::from(RecordType::SOA)));
         let location = soa.map(|s| s.location.clone()).unwrap_or(Location {
             file: PathBuf::new(),
@@ -707,8 +707,7 @@ fn check_structure(
             &location,
             format!("no NS records at the apex {origin}"),
         ));
-    };
-    let _ = apex_ns;
+    }
     let has_address = |name: &Name| {
         let key = name_key(name);
         rrsets.contains_key(&rrset_key(&key, u16::from(RecordType::A)))

@@ -7,7 +7,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use mimidns::admin::api::{
     ApiError, Batch, BatchOperation, IdentifierRecord, PutIdentifier, PutRrset, WriteResult,
     ZoneSummary,
 };
-use mimidns::admin::client::{AdminClient, ClientError, encode_segment};
+use mimidns::admin::client::{AdminClient, encode_segment};
 use mimidns::identifier::hash_identifier;
 use mimidns::mapping::Mapping;
 
@@ -811,9 +810,3 @@ async fn tcp_admin_listener_requires_the_bearer_token() {
     assert_eq!(http_status(address, Some(token)).await, 200);
     server.shutdown().await;
 }
-
-#[allow(dead_code)]
-fn assert_send(_: &Path) {}
-
-#[allow(dead_code)]
-fn unused(_: ClientError) {}

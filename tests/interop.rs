@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -139,7 +138,6 @@ fn start_all() -> Setup {
         ],
         "unbound",
     ));
-    let resolver_address: SocketAddr = format!("{RESOLVER_IP}:53").parse().expect("addr");
     for _ in 0..50 {
         if run(
             "kdig",
@@ -158,7 +156,6 @@ fn start_all() -> Setup {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let _ = resolver_address;
     Setup {
         dirs,
         _daemons: daemons,

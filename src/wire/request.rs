@@ -147,7 +147,8 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         cursor.skip_name().ok_or(formerr)?;
         let record_type = cursor.u16().ok_or(formerr)?;
         let class = cursor.u16().ok_or(formerr)?;
-        let extended_rcode = cursor.u8().ok_or(formerr)?;
+        // The extended-RCODE byte is meaningful only in responses.
+        cursor.u8().ok_or(formerr)?;
         let version = cursor.u8().ok_or(formerr)?;
         let edns_flags = cursor.u16().ok_or(formerr)?;
         let rdlength = usize::from(cursor.u16().ok_or(formerr)?);
@@ -160,7 +161,6 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         if edns.is_some() || cursor.bytes[name_start] != 0 || rdata_start != name_start + 11 {
             return Err(formerr);
         }
-        let _ = extended_rcode;
         // Options must tile the RDATA exactly (§6.1.2); unknown ones are ignored.
         let mut options = Cursor {
             bytes: &packet[rdata_start..rdata_start + rdlength],
