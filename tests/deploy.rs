@@ -52,3 +52,41 @@ fn systemd_unit_verifies() {
         "systemd-analyze verify failed:\n{stderr}"
     );
 }
+
+#[test]
+fn check_config_names_the_file_and_line_of_a_bad_zone_and_fails() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("bad.test.zone"),
+        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nbroken A 999.1.1.1\n",
+    )
+    .expect("zone");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["serve", "--check-config", "--zones-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a bad zone must fail the check");
+    assert!(
+        stderr.contains("bad.test.zone:5:") && stderr.contains("bad A data"),
+        "{stderr}"
+    );
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = [\"127.0.0.1:53\"]\nworkers = 3\n",
+    )
+    .expect("config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["serve", "--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 3") && stderr.contains("workers"),
+        "{stderr}"
+    );
+}
