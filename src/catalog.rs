@@ -206,6 +206,22 @@ impl Catalog {
         &self.answer_cache
     }
 
+    /// Builds the store's in-memory index (reads leave sled once it is
+    /// ready). Holds the write lock meanwhile, so no commit slips between the
+    /// copy and the switch; the server keeps answering from sled.
+    pub async fn build_index(&self) -> Result<usize, CatalogError> {
+        let _guard = self.write_lock.lock().await;
+        let store = self.store.clone();
+        let built = tokio::task::spawn_blocking(move || store.build_index())
+            .await
+            .map_err(|e| {
+                StoreError::Sled(sled::Error::ReportableBug(format!(
+                    "index task failed: {e}"
+                )))
+            })?;
+        Ok(built?)
+    }
+
     /// Replaces the answer cache with one of `max_entries` (0 turns it off).
     pub fn with_cache_capacity(mut self, max_entries: usize) -> Self {
         self.answer_cache = AnswerCache::new(max_entries);

@@ -165,6 +165,7 @@ pub struct TcpSection {
 pub struct StoreSection {
     pub cache_mb: Option<u64>,
     pub answer_cache_entries: Option<usize>,
+    pub memory_index: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +197,8 @@ pub struct Config {
     pub store_cache_bytes: u64,
     /// Responses kept ready for repeated questions (0: off).
     pub answer_cache_entries: usize,
+    /// Serve reads from an in-memory copy of the store, built after start-up.
+    pub memory_index: bool,
     pub log_level: String,
     /// Log every query at info level (off: queries are logged at debug only).
     pub log_queries: bool,
@@ -216,6 +219,7 @@ impl Default for Config {
             tcp_idle_timeout: Duration::from_secs(10),
             store_cache_bytes: 256 << 20,
             answer_cache_entries: crate::catalog::DEFAULT_CACHE_ENTRIES,
+            memory_index: true,
             log_level: "info".into(),
             log_queries: false,
             discovery: DiscoveryPolicy::default(),
@@ -282,6 +286,7 @@ impl Config {
                 .store
                 .answer_cache_entries
                 .unwrap_or(defaults.answer_cache_entries),
+            memory_index: file.store.memory_index.unwrap_or(defaults.memory_index),
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
             discovery: discovery_policy(&file.discovery).map_err(&invalid)?,

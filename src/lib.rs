@@ -21,6 +21,7 @@ pub mod identifier;
 pub mod lookup;
 pub mod mapping;
 pub mod name_key;
+pub mod node_index;
 pub mod query;
 pub mod rrset;
 pub mod server;

@@ -135,6 +135,21 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             config.log_queries,
         ));
     }
+    if config.memory_index {
+        // Not in `tasks`: finishing is its job, not a failure.
+        let catalog = catalog.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match catalog.build_index().await {
+                Ok(nodes) => info!(
+                    nodes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "in-memory index ready; reads no longer go to sled"
+                ),
+                Err(e) => tracing::warn!(error = %e, "in-memory index failed; reads stay on sled"),
+            }
+        });
+    }
     let service = Arc::new(AdminService::new(catalog.clone()));
     let router = admin_http::router(service, config.admin.max_body_bytes);
     let admin_socket = config.admin_socket();

@@ -24,6 +24,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
+use crate::node_index::{NodeIndex, NodeMap};
 use crate::rrset::{MalformedRrset, StoredNode, StoredRrset, encode_node};
 
 /// Bumped whenever the layout of any tree changes incompatibly.
@@ -96,6 +97,8 @@ pub struct Store {
     rrsets: sled::Tree,
     zones: sled::Tree,
     zonefile_keys: sled::Tree,
+    /// In-memory copy of `nodes` for reads, once built ([`Store::build_index`]).
+    index: std::sync::Arc<NodeIndex>,
 }
 
 /// Prefix of every RRset key of a zone.
@@ -144,6 +147,7 @@ impl Store {
             rrsets,
             zones,
             zonefile_keys,
+            index: std::sync::Arc::default(),
         })
     }
 
@@ -161,10 +165,32 @@ impl Store {
         let mut key = Vec::with_capacity(node_prefix.len() + 1);
         key.extend_from_slice(node_prefix);
         key.push(crate::name_key::NODE_END);
+        if self.index.is_ready() {
+            return Ok(self.index.node(&key));
+        }
         match self.rrsets.get(&key)? {
             Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// Copies every node into memory so reads no longer go to sled; commits
+    /// keep the copy current. The caller must keep commits out while this
+    /// runs (the catalog holds its write lock). Returns the number of nodes.
+    pub fn build_index(&self) -> Result<usize, StoreError> {
+        let mut nodes = NodeMap::new();
+        for item in self.rrsets.iter() {
+            let (key, value) = item?;
+            nodes.insert(key.as_ref().into(), StoredNode::parse(value)?);
+        }
+        let count = nodes.len();
+        self.index.install(nodes);
+        Ok(count)
+    }
+
+    /// Whether reads are served from the in-memory index.
+    pub fn index_ready(&self) -> bool {
+        self.index.is_ready()
     }
 
     /// The RRset with logical key `zone id ‖ name key ‖ 0x00 ‖ type`, if any.
@@ -178,6 +204,9 @@ impl Store {
     /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or
     /// below it: one ordered seek, never a scan.
     pub fn node_exists(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        if self.index.is_ready() {
+            return Ok(self.index.exists_below(prefix));
+        }
         Ok(self
             .rrsets
             .scan_prefix(prefix)
@@ -235,6 +264,9 @@ impl Store {
         let Some(zone) = key.get(..4) else {
             return Ok(None);
         };
+        if self.index.is_ready() {
+            return Ok(self.index.predecessor(zone, key));
+        }
         match self.rrsets.range(zone..key).next_back().transpose()? {
             Some((found, _)) => Ok(Some(found.to_vec())),
             None => Ok(None),
@@ -312,9 +344,14 @@ impl Store {
                 .or_default()
                 .push((record_type, write.value.as_deref()));
         }
+        // The merged nodes of the run that commits, for the in-memory index
+        // (the closure may run more than once; each run starts afresh).
+        let written: std::sync::Mutex<Vec<(Vec<u8>, Option<Vec<u8>>)>> =
+            std::sync::Mutex::default();
         let result: Result<(), TransactionError<MalformedRrset>> =
             (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(
                 |(rrsets, zones, file_keys)| {
+                    let mut run = Vec::with_capacity(nodes.len());
                     for (node_key, changes) in &nodes {
                         let mut merged: Vec<(u16, Vec<u8>)> =
                             match rrsets.get(node_key.as_slice())? {
@@ -333,10 +370,14 @@ impl Store {
                         }
                         if merged.is_empty() {
                             rrsets.remove(node_key.as_slice())?;
+                            run.push((node_key.clone(), None));
                         } else {
-                            rrsets.insert(node_key.as_slice(), encode_node(&mut merged))?;
+                            let node = encode_node(&mut merged);
+                            rrsets.insert(node_key.as_slice(), node.as_slice())?;
+                            run.push((node_key.clone(), Some(node)));
                         }
                     }
+                    *written.lock().unwrap_or_else(|e| e.into_inner()) = run;
                     for (key, present) in &commit.zonefile_keys {
                         if *present {
                             file_keys.insert(key.as_slice(), &[])?;
@@ -351,7 +392,19 @@ impl Store {
                 },
             );
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let written = written.into_inner().unwrap_or_else(|e| e.into_inner());
+                let mut changes = Vec::with_capacity(written.len());
+                for (key, node) in written {
+                    let node = match node {
+                        Some(bytes) => Some(StoredNode::parse(bytes.into())?),
+                        None => None,
+                    };
+                    changes.push((key, node));
+                }
+                self.index.apply(changes);
+                Ok(())
+            }
             Err(TransactionError::Storage(e)) => Err(e.into()),
             Err(TransactionError::Abort(malformed)) => Err(malformed.into()),
         }
@@ -493,5 +546,84 @@ mod tests {
             Err(StoreError::SchemaMismatch { .. }) => {}
             other => panic!("expected a schema mismatch, got {:?}", other.map(|_| ())),
         }
+    }
+
+    fn observe(store: &Store, names: &[&str]) -> Vec<(Option<Vec<u16>>, bool, Option<Vec<u8>>)> {
+        names
+            .iter()
+            .map(|name| {
+                let prefix = key(1, name, None);
+                let node = store
+                    .node(&prefix)
+                    .expect("node")
+                    .map(|n| n.rrsets().map(|(t, _)| t).collect());
+                let exists = store.node_exists(&prefix).expect("exists");
+                let mut node_key = prefix.clone();
+                node_key.push(0);
+                (
+                    node,
+                    exists,
+                    store.predecessor(&node_key).expect("predecessor"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_memory_index_answers_like_sled_and_follows_commits() {
+        let store = Store::temporary().expect("store");
+        put(
+            &store,
+            &[
+                key(1, "a.b.example.", Some(1)),
+                key(1, "z.example.", Some(16)),
+                key(1, "z.example.", Some(64)),
+            ],
+        );
+        let names = [
+            "example.",
+            "b.example.",
+            "a.b.example.",
+            "c.example.",
+            "z.example.",
+            "y.z.example.",
+        ];
+        let from_sled = observe(&store, &names);
+        assert_eq!(store.build_index().expect("index"), 2);
+        assert!(store.index_ready());
+        assert_eq!(
+            observe(&store, &names),
+            from_sled,
+            "same answers from memory"
+        );
+        // A commit reaches the index: z loses TXT, c appears, a.b disappears.
+        let commit = ZoneCommit {
+            rrsets: vec![
+                RrsetWrite {
+                    key: key(1, "z.example.", Some(16)),
+                    value: None,
+                },
+                RrsetWrite {
+                    key: key(1, "c.example.", Some(1)),
+                    value: Some(encode_rrset(RrsetOwner::Admin, 1, &[vec![1, 2, 3, 4]])),
+                },
+                RrsetWrite {
+                    key: key(1, "a.b.example.", Some(1)),
+                    value: None,
+                },
+            ],
+            ..ZoneCommit::default()
+        };
+        store.commit(&commit).expect("commit");
+        let seen = observe(&store, &names);
+        assert_eq!(seen[1].1, false, "b.example. is gone with its only child");
+        assert_eq!(seen[3].0, Some(vec![1]), "c.example. appeared");
+        assert_eq!(seen[4].0, Some(vec![64]), "z.example. kept SVCB only");
+        assert!(
+            store
+                .rrset(&key(1, "z.example.", Some(16)))
+                .expect("rrset")
+                .is_none()
+        );
     }
 }
