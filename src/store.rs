@@ -88,6 +88,9 @@ pub struct ZoneCommit {
     pub zonefile_keys: Vec<(Vec<u8>, bool)>,
 }
 
+/// A node as one commit left it: its key and value (`None`: removed).
+type WrittenNode = (Vec<u8>, Option<Vec<u8>>);
+
 /// One RRset change inside a node: its type and the new value (or deletion).
 type NodeChange<'a> = (u16, Option<&'a [u8]>);
 
@@ -346,8 +349,7 @@ impl Store {
         }
         // The merged nodes of the run that commits, for the in-memory index
         // (the closure may run more than once; each run starts afresh).
-        let written: std::sync::Mutex<Vec<(Vec<u8>, Option<Vec<u8>>)>> =
-            std::sync::Mutex::default();
+        let written: std::sync::Mutex<Vec<WrittenNode>> = std::sync::Mutex::default();
         let result: Result<(), TransactionError<MalformedRrset>> =
             (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(
                 |(rrsets, zones, file_keys)| {
@@ -548,7 +550,10 @@ mod tests {
         }
     }
 
-    fn observe(store: &Store, names: &[&str]) -> Vec<(Option<Vec<u16>>, bool, Option<Vec<u8>>)> {
+    /// Per name: the node's types, whether anything is at or below it, the preceding node key.
+    type Observation = (Option<Vec<u16>>, bool, Option<Vec<u8>>);
+
+    fn observe(store: &Store, names: &[&str]) -> Vec<Observation> {
         names
             .iter()
             .map(|name| {
@@ -616,7 +621,7 @@ mod tests {
         };
         store.commit(&commit).expect("commit");
         let seen = observe(&store, &names);
-        assert_eq!(seen[1].1, false, "b.example. is gone with its only child");
+        assert!(!seen[1].1, "b.example. is gone with its only child");
         assert_eq!(seen[3].0, Some(vec![1]), "c.example. appeared");
         assert_eq!(seen[4].0, Some(vec![64]), "z.example. kept SVCB only");
         assert!(
