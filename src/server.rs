@@ -52,6 +52,8 @@ pub struct RunningServer {
     pub admin_tcp: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    /// Builds the in-memory index; not a listener, so not in `tasks`.
+    index_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -59,6 +61,9 @@ impl RunningServer {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        if let Some(index_task) = self.index_task.take() {
+            let _ = index_task.await;
+        }
         let _ = self.catalog.store().flush().await;
     }
 
@@ -135,21 +140,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             config.log_queries,
         ));
     }
-    if config.memory_index {
-        // Not in `tasks`: finishing is its job, not a failure.
-        let catalog = catalog.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            match catalog.build_index().await {
-                Ok(nodes) => info!(
-                    nodes,
-                    ms = started.elapsed().as_millis() as u64,
-                    "in-memory index ready; reads no longer go to sled"
-                ),
-                Err(e) => tracing::warn!(error = %e, "in-memory index failed; reads stay on sled"),
-            }
-        });
-    }
     let service = Arc::new(AdminService::new(catalog.clone()));
     let router = admin_http::router(service, config.admin.max_body_bytes);
     let admin_socket = config.admin_socket();
@@ -191,6 +181,21 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         store_bytes = catalog.store().size_on_disk(),
         "mimidns serving"
     );
+    // Only once everything is bound: a failed start leaves nothing running.
+    let index_task = config.memory_index.then(|| {
+        let catalog = catalog.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match catalog.build_index().await {
+                Ok(nodes) => info!(
+                    nodes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "in-memory index ready; reads no longer go to sled"
+                ),
+                Err(e) => tracing::warn!(error = %e, "in-memory index failed; reads stay on sled"),
+            }
+        })
+    });
     Ok(RunningServer {
         udp_addresses,
         tcp_addresses,
@@ -200,5 +205,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         admin_tcp,
         shutdown,
         tasks,
+        index_task,
     })
 }
