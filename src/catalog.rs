@@ -27,8 +27,9 @@ use tracing::{info, warn};
 use crate::answer_cache::AnswerCache;
 use crate::config::{DiscoveryPolicy, DiscoverySettings};
 
-/// Default size of the answer cache, in responses.
-pub const DEFAULT_CACHE_ENTRIES: usize = 200_000;
+/// Default size of the answer cache, in responses: off. It pays only when
+/// questions repeat within its size (docs/PERFORMANCE.md).
+pub const DEFAULT_CACHE_ENTRIES: usize = 0;
 use crate::name_key::{name_key, push_label, rrset_key};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
 use crate::store::{RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta, zone_prefix};

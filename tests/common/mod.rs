@@ -37,6 +37,8 @@ pub async fn start_server_in(zones_dir: &Path, data_dir: tempfile::TempDir) -> T
         data_dir: data_dir.path().to_path_buf(),
         tcp_max_connections: 8,
         tcp_idle_timeout: Duration::from_secs(2),
+        // On in every test, so each test also checks that writes invalidate it.
+        answer_cache_entries: 10_000,
         ..Config::default()
     };
     let server = mimidns::server::start(&config)
