@@ -119,14 +119,21 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             .map_err(|source| ServerError::Bind { address, source })?;
         udp_addresses.push(bound);
         tcp_addresses.push(bound);
+        // The UDP workers block in recvmmsg on threads of their own.
+        let udp_socket = udp_socket
+            .into_std()
+            .and_then(|socket| {
+                socket.set_nonblocking(false)?;
+                socket.set_read_timeout(Some(udp::SHUTDOWN_POLL))?;
+                Ok(socket)
+            })
+            .map_err(|source| ServerError::Bind { address, source })?;
         let udp_socket = Arc::new(udp_socket);
         for _ in 0..config.udp_workers {
-            tasks.spawn(udp::serve(
-                udp_socket.clone(),
-                catalog.clone(),
-                shutdown.clone(),
-                config.log_queries,
-            ));
+            let (socket, catalog, shutdown) =
+                (udp_socket.clone(), catalog.clone(), shutdown.clone());
+            let log_queries = config.log_queries;
+            tasks.spawn_blocking(move || udp::serve(socket, catalog, shutdown, log_queries));
         }
         let limits = tcp::TcpLimits {
             max_connections: config.tcp_max_connections,
