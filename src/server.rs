@@ -56,6 +56,13 @@ pub struct RunningServer {
     index_task: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl Drop for RunningServer {
+    /// A server dropped without [`RunningServer::shutdown`] still stops its workers.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl RunningServer {
     /// Stops every listener and waits for them; flushes the store.
     pub async fn shutdown(mut self) {
@@ -108,17 +115,13 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     }
     let (catalog, zones) = Catalog::load(store, &config.zones_dir, &config.discovery)?;
     let catalog = Arc::new(catalog.with_cache_capacity(config.answer_cache_entries));
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    let mut udp_addresses = Vec::new();
-    let mut tcp_addresses = Vec::new();
+    // Bind everything first: a start that fails leaves nothing running.
+    let mut dns_listeners = Vec::new();
     for &address in &config.listen {
         let (udp_socket, tcp_listener) = bind_pair(address).await?;
         let bound = udp_socket
             .local_addr()
             .map_err(|source| ServerError::Bind { address, source })?;
-        udp_addresses.push(bound);
-        tcp_addresses.push(bound);
         // The UDP workers block in recvmmsg on threads of their own.
         let udp_socket = udp_socket
             .into_std()
@@ -128,7 +131,27 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
                 Ok(socket)
             })
             .map_err(|source| ServerError::Bind { address, source })?;
-        let udp_socket = Arc::new(udp_socket);
+        dns_listeners.push((bound, Arc::new(udp_socket), tcp_listener));
+    }
+    let admin_socket = config.admin_socket();
+    let unix_listener = admin_http::bind_unix(&admin_socket).await?;
+    let mut admin_tcp_listener = None;
+    if let (Some(address), Some(token_file)) = (config.admin.tcp_listen, &config.admin.token_file) {
+        let token = admin_http::read_token(token_file)?;
+        let listener = admin_http::bind_tcp(address).await?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { address, source })?;
+        admin_tcp_listener = Some((bound, listener, token));
+    }
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut udp_addresses = Vec::new();
+    let mut tcp_addresses = Vec::new();
+    for (bound, udp_socket, tcp_listener) in dns_listeners {
+        udp_addresses.push(bound);
+        tcp_addresses.push(bound);
         for _ in 0..config.udp_workers {
             let (socket, catalog, shutdown) =
                 (udp_socket.clone(), catalog.clone(), shutdown.clone());
@@ -149,22 +172,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     }
     let service = Arc::new(AdminService::new(catalog.clone()));
     let router = admin_http::router(service, config.admin.max_body_bytes);
-    let admin_socket = config.admin_socket();
-    let unix_listener = admin_http::bind_unix(&admin_socket).await?;
     tasks.spawn(admin_http::serve_unix(
         unix_listener,
         router.clone(),
         shutdown.clone(),
     ));
     let mut admin_tcp = None;
-    if let (Some(address), Some(token_file)) = (config.admin.tcp_listen, &config.admin.token_file) {
-        let token = admin_http::read_token(token_file)?;
-        let listener = admin_http::bind_tcp(address).await?;
-        admin_tcp = Some(
-            listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { address, source })?,
-        );
+    if let Some((bound, listener, token)) = admin_tcp_listener {
+        admin_tcp = Some(bound);
         tasks.spawn(admin_http::serve_tcp(
             listener,
             router,
@@ -188,7 +203,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         store_bytes = catalog.store().size_on_disk(),
         "mimidns serving"
     );
-    // Only once everything is bound: a failed start leaves nothing running.
     let index_task = config.memory_index.then(|| {
         let catalog = catalog.clone();
         tokio::spawn(async move {
