@@ -190,7 +190,7 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     pub zones_dir: PathBuf,
     pub data_dir: PathBuf,
-    /// Tasks receiving on each UDP socket.
+    /// Threads receiving on each UDP socket.
     pub udp_workers: usize,
     pub tcp_max_connections: usize,
     pub tcp_idle_timeout: Duration,
