@@ -48,14 +48,6 @@ pub struct ConfigFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DiscoveryFields {
-    pub label: Option<String>,
-    pub ttl: Option<u32>,
-    pub max_mappings: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DiscoverySection {
     pub label: Option<String>,
     pub ttl: Option<u32>,

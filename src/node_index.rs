@@ -81,12 +81,4 @@ impl NodeIndex {
             }
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.nodes.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

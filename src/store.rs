@@ -219,14 +219,6 @@ impl Store {
             .is_some())
     }
 
-    /// The first RRset (lowest type) owned by the node itself, if any.
-    pub fn first_rrset_at(
-        &self,
-        node_prefix: &[u8],
-    ) -> Result<Option<(u16, StoredRrset)>, StoreError> {
-        Ok(self.node(node_prefix)?.and_then(|node| node.first()))
-    }
-
     /// Types of the RRsets owned by the node itself, at most `limit` of them.
     pub fn node_types(&self, node_prefix: &[u8], limit: usize) -> Result<Vec<u16>, StoreError> {
         Ok(self
@@ -274,15 +266,6 @@ impl Store {
             Some((found, _)) => Ok(Some(found.to_vec())),
             None => Ok(None),
         }
-    }
-
-    /// All RRsets of a zone in canonical order (export and reconciliation;
-    /// never on the query path).
-    pub fn zone_rrsets(
-        &self,
-        zone_id: u32,
-    ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + '_ {
-        self.scan(&zone_prefix(zone_id))
     }
 
     /// The keys the zone file declared, for one zone.
@@ -495,13 +478,14 @@ mod tests {
         );
         assert!(
             store
-                .first_rrset_at(&key(1, "b.example.", None))
+                .node(&key(1, "b.example.", None))
                 .expect("ok")
                 .is_none()
         );
         let (rtype, _) = store
-            .first_rrset_at(&key(1, "z.example.", None))
+            .node(&key(1, "z.example.", None))
             .expect("ok")
+            .and_then(|node| node.first())
             .expect("some");
         assert_eq!(rtype, 16);
         let before = store.predecessor(&key(1, "m.example.", None)).expect("ok");
