@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use crate::catalog::{ServedZone, ZoneMap};
 use crate::name_key::{push_label, push_rrset_suffix};
-use crate::rrset::StoredRrset;
+use crate::node_index::NameState;
+use crate::rrset::{StoredNode, StoredRrset};
 use crate::store::{Store, StoreError};
 use crate::wire::{label_offsets, rcode, rdata_target, rtype};
 
@@ -94,6 +95,26 @@ enum NodeMatch {
     Cname(StoredRrset),
     NoData,
     NxDomain,
+}
+
+/// What a name that owns RRsets holds for `qtype`.
+fn match_types(stored: &StoredNode, qtype: u16) -> NodeMatch {
+    if qtype == rtype::ANY {
+        // RFC 8482 §4.1: answer ANY with one RRset of the node, not all of them.
+        return match stored.first() {
+            Some((record_type, rrset)) => NodeMatch::Found(rrset, record_type),
+            None => NodeMatch::NoData,
+        };
+    }
+    if let Some(rrset) = stored.rrset(qtype) {
+        return NodeMatch::Found(rrset, qtype);
+    }
+    if qtype != rtype::CNAME
+        && let Some(rrset) = stored.rrset(rtype::CNAME)
+    {
+        return NodeMatch::Cname(rrset);
+    }
+    NodeMatch::NoData
 }
 
 pub struct Resolver<'a> {
@@ -212,12 +233,11 @@ impl<'a> Resolver<'a> {
         qtype: u16,
     ) -> Result<NodeMatch, StoreError> {
         let node = zone.node_prefix(&name.key);
-        if let Some(found) = self.match_existing(&node, qtype)? {
-            return Ok(found);
-        }
-        // No RRsets at the name: an empty non-terminal if anything is below it.
-        if self.store.node_exists(&node)? {
-            return Ok(NodeMatch::NoData);
+        match self.store.name_state(&node)? {
+            NameState::Node(stored) => return Ok(match_types(&stored, qtype)),
+            // No RRsets at the name but some below it: NODATA (RFC 8020).
+            NameState::EmptyNonTerminal => return Ok(NodeMatch::NoData),
+            NameState::Absent => {}
         }
         if zone.has_wildcards {
             // RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor.
@@ -226,38 +246,15 @@ impl<'a> Resolver<'a> {
                 if index == apex_index || self.store.node_exists(&ancestor)? {
                     let mut wildcard = ancestor;
                     push_label(&mut wildcard, b"*");
-                    if let Some(found) = self.match_existing(&wildcard, qtype)? {
-                        return Ok(found);
-                    }
-                    if self.store.node_exists(&wildcard)? {
-                        return Ok(NodeMatch::NoData);
-                    }
-                    break;
+                    return Ok(match self.store.name_state(&wildcard)? {
+                        NameState::Node(stored) => match_types(&stored, qtype),
+                        NameState::EmptyNonTerminal => NodeMatch::NoData,
+                        NameState::Absent => NodeMatch::NxDomain,
+                    });
                 }
             }
         }
         Ok(NodeMatch::NxDomain)
-    }
-
-    /// What a name with RRsets holds for `qtype` (one store read); `None`
-    /// when the name owns no RRsets.
-    fn match_existing(&self, node: &[u8], qtype: u16) -> Result<Option<NodeMatch>, StoreError> {
-        let Some(stored) = self.store.node(node)? else {
-            return Ok(None);
-        };
-        if qtype == rtype::ANY {
-            // RFC 8482 §4.1: answer ANY with one RRset of the node, not all of them.
-            return Ok(stored.first().map(|(t, rrset)| NodeMatch::Found(rrset, t)));
-        }
-        if let Some(rrset) = stored.rrset(qtype) {
-            return Ok(Some(NodeMatch::Found(rrset, qtype)));
-        }
-        if qtype != rtype::CNAME
-            && let Some(rrset) = stored.rrset(rtype::CNAME)
-        {
-            return Ok(Some(NodeMatch::Cname(rrset)));
-        }
-        Ok(Some(NodeMatch::NoData))
     }
 
     fn negative_soa<'q>(&self, zone: &ServedZone) -> RrsetOut<'q> {

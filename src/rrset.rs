@@ -219,6 +219,18 @@ impl StoredNode {
         Ok(Self { bytes })
     }
 
+    /// Re-wraps bytes that [`StoredNode::parse`] accepted before (the
+    /// in-memory index keeps parsed nodes beside their keys); never for
+    /// bytes read from disk.
+    pub(crate) fn from_parsed(bytes: sled::IVec) -> Self {
+        Self { bytes }
+    }
+
+    /// The node's bytes as stored.
+    pub fn raw(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// (type, RRset) pairs in type order.
     pub fn rrsets(&self) -> impl Iterator<Item = (u16, StoredRrset)> + '_ {
         let mut at = 0;

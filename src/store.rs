@@ -4,8 +4,9 @@
 //! name in one value ([`crate::rrset::StoredNode`]), so answering a name is
 //! one read and publishing an identifier's TXT and SVCB is one write. Because
 //! name keys sort in DNS canonical order ([`crate::name_key`]), an exact
-//! lookup, "does anything exist at or below this name" and "which name
-//! precedes this one" are each one ordered B-tree operation. Callers address
+//! lookup and "does anything exist at or below this name" are each one
+//! ordered B-tree operation; once the in-memory [`crate::node_index`] is
+//! built they are one hash probe each. Callers address
 //! RRsets by logical key (`zone id ‖ name key ‖ 0x00 ‖ type`); this module
 //! merges them into nodes. `zones` maps a zone's origin key to its [`ZoneMeta`].
 //! `zonefile_keys` lists, per zone, the RRset keys the zone file declared, so a
@@ -24,7 +25,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
-use crate::node_index::{NodeIndex, NodeMap};
+use crate::node_index::{IndexBuilder, NameState, NodeIndex};
 use crate::rrset::{MalformedRrset, StoredNode, StoredRrset, encode_node};
 
 /// Bumped whenever the layout of any tree changes incompatibly.
@@ -163,28 +164,52 @@ impl Store {
         self.db.size_on_disk().unwrap_or(0)
     }
 
-    /// All RRsets of the node `node_prefix` (zone id ‖ name key): one read.
-    pub fn node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
+    /// What the name `node_prefix` (zone id ‖ name key) is: its RRsets, an
+    /// empty non-terminal, or nothing. One hash probe in memory; in sled one
+    /// read and, for a name without RRsets, one ordered seek. Never a scan.
+    pub fn name_state(&self, node_prefix: &[u8]) -> Result<NameState, StoreError> {
+        if self.index.is_ready() {
+            return Ok(self.index.state(node_prefix));
+        }
         let mut key = Vec::with_capacity(node_prefix.len() + 1);
         key.extend_from_slice(node_prefix);
         key.push(crate::name_key::NODE_END);
-        if self.index.is_ready() {
-            return Ok(self.index.node(&key));
+        if let Some(bytes) = self.rrsets.get(&key)? {
+            return Ok(NameState::Node(StoredNode::parse(bytes)?));
         }
-        match self.rrsets.get(&key)? {
-            Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
-            None => Ok(None),
+        // Anything below the name has the name key as a prefix.
+        let below = self.rrsets.scan_prefix(node_prefix).keys().next();
+        Ok(match below.transpose()? {
+            Some(_) => NameState::EmptyNonTerminal,
+            None => NameState::Absent,
+        })
+    }
+
+    /// All RRsets of the node `node_prefix` (zone id ‖ name key).
+    pub fn node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
+        if !self.index.is_ready() {
+            let mut key = Vec::with_capacity(node_prefix.len() + 1);
+            key.extend_from_slice(node_prefix);
+            key.push(crate::name_key::NODE_END);
+            return match self.rrsets.get(&key)? {
+                Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
+                None => Ok(None),
+            };
         }
+        Ok(match self.index.state(node_prefix) {
+            NameState::Node(node) => Some(node),
+            NameState::EmptyNonTerminal | NameState::Absent => None,
+        })
     }
 
     /// Copies every node into memory so reads no longer go to sled; commits
     /// keep the copy current. The caller must keep commits out while this
     /// runs (the catalog holds its write lock). Returns the number of nodes.
     pub fn build_index(&self) -> Result<usize, StoreError> {
-        let mut nodes = NodeMap::new();
+        let mut nodes = IndexBuilder::default();
         for item in self.rrsets.iter() {
             let (key, value) = item?;
-            nodes.insert(key.as_ref().into(), StoredNode::parse(value)?);
+            nodes.insert(&key, StoredNode::parse(value)?);
         }
         let count = nodes.len();
         self.index.install(nodes);
@@ -204,19 +229,9 @@ impl Store {
         Ok(self.node(node)?.and_then(|node| node.rrset(record_type)))
     }
 
-    /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or
-    /// below it: one ordered seek, never a scan.
+    /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or below it.
     pub fn node_exists(&self, prefix: &[u8]) -> Result<bool, StoreError> {
-        if self.index.is_ready() {
-            return Ok(self.index.exists_below(prefix));
-        }
-        Ok(self
-            .rrsets
-            .scan_prefix(prefix)
-            .keys()
-            .next()
-            .transpose()?
-            .is_some())
+        Ok(!matches!(self.name_state(prefix)?, NameState::Absent))
     }
 
     /// Types of the RRsets owned by the node itself, at most `limit` of them.
@@ -250,22 +265,6 @@ impl Store {
             };
             expanded
         })
-    }
-
-    /// The node key that precedes `key` (a node key, or any name key) in
-    /// canonical order within the same zone (needed for NSEC-style denial):
-    /// one reverse seek.
-    pub fn predecessor(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(zone) = key.get(..4) else {
-            return Ok(None);
-        };
-        if self.index.is_ready() {
-            return Ok(self.index.predecessor(zone, key));
-        }
-        match self.rrsets.range(zone..key).next_back().transpose()? {
-            Some((found, _)) => Ok(Some(found.to_vec())),
-            None => Ok(None),
-        }
     }
 
     /// The keys the zone file declared, for one zone.
@@ -457,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn exists_below_and_predecessor_are_ordered_lookups() {
+    fn exists_below_and_exact_lookups_respect_zones() {
         let store = Store::temporary().expect("store");
         put(
             &store,
@@ -488,10 +487,6 @@ mod tests {
             .and_then(|node| node.first())
             .expect("some");
         assert_eq!(rtype, 16);
-        let before = store.predecessor(&key(1, "m.example.", None)).expect("ok");
-        let mut node = key(1, "a.b.example.", None);
-        node.push(0);
-        assert_eq!(before, Some(node), "the node key of the preceding name");
         assert!(
             store
                 .rrset(&key(1, "z.example.", Some(16)))
@@ -503,12 +498,6 @@ mod tests {
                 .rrset(&key(1, "z.example.", Some(1)))
                 .expect("ok")
                 .is_none()
-        );
-        assert_eq!(
-            store
-                .predecessor(&[key(2, "a.example.", None), vec![0]].concat())
-                .expect("ok"),
-            None
         );
     }
 
@@ -534,8 +523,8 @@ mod tests {
         }
     }
 
-    /// Per name: the node's types, whether anything is at or below it, the preceding node key.
-    type Observation = (Option<Vec<u16>>, bool, Option<Vec<u8>>);
+    /// Per name: the node's types, whether anything is at or below it.
+    type Observation = (Option<Vec<u16>>, bool);
 
     fn observe(store: &Store, names: &[&str]) -> Vec<Observation> {
         names
@@ -547,13 +536,7 @@ mod tests {
                     .expect("node")
                     .map(|n| n.rrsets().map(|(t, _)| t).collect());
                 let exists = store.node_exists(&prefix).expect("exists");
-                let mut node_key = prefix.clone();
-                node_key.push(0);
-                (
-                    node,
-                    exists,
-                    store.predecessor(&node_key).expect("predecessor"),
-                )
+                (node, exists)
             })
             .collect()
     }
