@@ -103,6 +103,10 @@ pub struct Store {
     zonefile_keys: sled::Tree,
     /// In-memory copy of `nodes` for reads, once built ([`Store::build_index`]).
     index: std::sync::Arc<NodeIndex>,
+    /// Held through every commit: a commit reads the nodes it merges into
+    /// from the index before its transaction, which is only sound if no
+    /// other commit runs in between.
+    commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// Prefix of every RRset key of a zone.
@@ -152,6 +156,7 @@ impl Store {
             zones,
             zonefile_keys,
             index: std::sync::Arc::default(),
+            commit_lock: std::sync::Arc::default(),
         })
     }
 
@@ -203,9 +208,12 @@ impl Store {
     }
 
     /// Copies every node into memory so reads no longer go to sled; commits
-    /// keep the copy current. The caller must keep commits out while this
-    /// runs (the catalog holds its write lock). Returns the number of nodes.
+    /// keep the copy current. Commits wait while it runs. Returns the number
+    /// of nodes.
     pub fn build_index(&self) -> Result<usize, StoreError> {
+        // No commit may start while the copy is taken: one that read sled
+        // before the index was ready would not update it.
+        let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut nodes = IndexBuilder::default();
         for item in self.rrsets.iter() {
             let (key, value) = item?;
@@ -329,39 +337,58 @@ impl Store {
                 .or_default()
                 .push((record_type, write.value.as_deref()));
         }
-        // The merged nodes of the run that commits, for the in-memory index
-        // (the closure may run more than once; each run starts afresh).
-        let written: std::sync::Mutex<Vec<WrittenNode>> = std::sync::Mutex::default();
+        let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // With the index ready, the current nodes come from memory and the
+        // transaction only writes: one sled traversal per node instead of two.
+        let premerged: Option<Vec<WrittenNode>> = if self.index.is_ready() {
+            let mut merged = Vec::with_capacity(nodes.len());
+            for (node_key, changes) in &nodes {
+                let current = match node_key.split_last() {
+                    Some((_, name)) => match self.index.state(name) {
+                        NameState::Node(node) => Some(node),
+                        NameState::EmptyNonTerminal | NameState::Absent => None,
+                    },
+                    None => None,
+                };
+                merged.push((node_key.clone(), merge_node(current.as_ref(), changes)));
+            }
+            Some(merged)
+        } else {
+            None
+        };
         let result: Result<(), TransactionError<MalformedRrset>> =
             (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(
                 |(rrsets, zones, file_keys)| {
-                    let mut run = Vec::with_capacity(nodes.len());
-                    for (node_key, changes) in &nodes {
-                        let mut merged: Vec<(u16, Vec<u8>)> =
-                            match rrsets.get(node_key.as_slice())? {
-                                Some(bytes) => StoredNode::parse(bytes)
-                                    .map_err(ConflictableTransactionError::Abort)?
-                                    .rrsets()
-                                    .map(|(t, r)| (t, r.raw().to_vec()))
-                                    .collect(),
-                                None => Vec::new(),
-                            };
-                        for (record_type, value) in changes {
-                            merged.retain(|(t, _)| t != record_type);
-                            if let Some(value) = value {
-                                merged.push((*record_type, value.to_vec()));
+                    match &premerged {
+                        Some(merged) => {
+                            for (node_key, node) in merged {
+                                match node {
+                                    Some(node) => {
+                                        rrsets.insert(node_key.as_slice(), node.as_slice())?
+                                    }
+                                    None => rrsets.remove(node_key.as_slice())?,
+                                };
                             }
                         }
-                        if merged.is_empty() {
-                            rrsets.remove(node_key.as_slice())?;
-                            run.push((node_key.clone(), None));
-                        } else {
-                            let node = encode_node(&mut merged);
-                            rrsets.insert(node_key.as_slice(), node.as_slice())?;
-                            run.push((node_key.clone(), Some(node)));
+                        // Before the index is built: merge inside the transaction.
+                        None => {
+                            for (node_key, changes) in &nodes {
+                                let current = match rrsets.get(node_key.as_slice())? {
+                                    Some(bytes) => Some(
+                                        StoredNode::parse(bytes)
+                                            .map_err(ConflictableTransactionError::Abort)?,
+                                    ),
+                                    None => None,
+                                };
+                                match merge_node(current.as_ref(), changes) {
+                                    Some(node) => {
+                                        rrsets.insert(node_key.as_slice(), node.as_slice())?
+                                    }
+                                    None => rrsets.remove(node_key.as_slice())?,
+                                };
+                            }
                         }
                     }
-                    *written.lock().unwrap_or_else(|e| e.into_inner()) = run;
                     for (key, present) in &commit.zonefile_keys {
                         if *present {
                             file_keys.insert(key.as_slice(), &[])?;
@@ -377,16 +404,18 @@ impl Store {
             );
         match result {
             Ok(()) => {
-                let written = written.into_inner().unwrap_or_else(|e| e.into_inner());
-                let mut changes = Vec::with_capacity(written.len());
-                for (key, node) in written {
-                    let node = match node {
-                        Some(bytes) => Some(StoredNode::parse(bytes.into())?),
-                        None => None,
-                    };
-                    changes.push((key, node));
+                // The index is updated only once sled holds the commit.
+                if let Some(merged) = premerged {
+                    let mut changes = Vec::with_capacity(merged.len());
+                    for (key, node) in merged {
+                        let node = match node {
+                            Some(bytes) => Some(StoredNode::parse(bytes.into())?),
+                            None => None,
+                        };
+                        changes.push((key, node));
+                    }
+                    self.index.apply(changes);
                 }
-                self.index.apply(changes);
                 Ok(())
             }
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -415,6 +444,24 @@ impl Store {
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// A node with one commit's RRset changes applied: `None` once no RRset is left.
+fn merge_node(current: Option<&StoredNode>, changes: &[NodeChange<'_>]) -> Option<Vec<u8>> {
+    let mut merged: Vec<(u16, Vec<u8>)> = current
+        .map(|node| node.rrsets().map(|(t, r)| (t, r.raw().to_vec())).collect())
+        .unwrap_or_default();
+    for (record_type, value) in changes {
+        merged.retain(|(t, _)| t != record_type);
+        if let Some(value) = value {
+            merged.push((*record_type, value.to_vec()));
+        }
+    }
+    if merged.is_empty() {
+        None
+    } else {
+        Some(encode_node(&mut merged))
     }
 }
 

@@ -359,4 +359,39 @@ fn ndjson_import_reports_bad_lines_and_counts() {
     );
     assert!(reimport.status.success(), "{}", text(&reimport));
     assert!(text(&reimport).contains("imported 1500 identifiers"));
+    // Batches go out while earlier ones are still committing; an identifier
+    // that comes back in a later line still ends with that line's mappings.
+    let repeated = dir.path().join("repeated.ndjson");
+    let line = |who: &str, ssi: &str| {
+        format!(
+            "{{\"identifier\": \"{who}@import.example\", \"mappings\": [{{\"provider\": \"p.example\", \"ssi\": \"{ssi}\", \"target\": \"t.example\"}}]}}\n"
+        )
+    };
+    let mut lines = line("user7", "first");
+    for other in ["user1", "user2", "user3"] {
+        lines.push_str(&line(other, "again"));
+    }
+    lines.push_str(&line("user7", "second"));
+    std::fs::write(&repeated, lines).expect("write");
+    let again = admin(
+        &instance,
+        &[
+            "import",
+            repeated.to_str().expect("utf8"),
+            "--zone",
+            ZONE,
+            "--batch-size",
+            "2",
+        ],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    let got = admin(
+        &instance,
+        &["get", "user7@import.example", "--zone", ZONE, "--json"],
+    );
+    assert!(
+        text(&got).contains("second") && !text(&got).contains("first"),
+        "the later line wins: {}",
+        text(&got)
+    );
 }

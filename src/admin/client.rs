@@ -53,6 +53,7 @@ pub fn encode_segment(segment: &str) -> String {
     out
 }
 
+#[derive(Clone)]
 pub struct AdminClient {
     socket: PathBuf,
 }

@@ -4,7 +4,7 @@
 //! `hash:<label>` crosses the socket. `import` streams NDJSON in batches with
 //! a progress bar; a bad line is reported with its number and skipped.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -309,22 +309,75 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Batches sent and not yet acknowledged, oldest first, with their labels.
+/// The server validates and commits one while the next is read and checked
+/// here, and the next one's validation overlaps the fsync of the one
+/// before: the import is not serialized on the round trip.
+struct InFlight {
+    batches: VecDeque<(
+        tokio::task::JoinHandle<anyhow::Result<usize>>,
+        HashSet<String>,
+    )>,
+    imported: usize,
+}
+
+/// Batches the import keeps in flight at once.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+impl InFlight {
+    /// Waits for the oldest batch; its error ends the import.
+    async fn settle_oldest(&mut self) -> anyhow::Result<()> {
+        if let Some((task, _)) = self.batches.pop_front() {
+            self.imported += task.await.context("the import task failed")??;
+        }
+        Ok(())
+    }
+
+    async fn settle_all(&mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while !self.batches.is_empty() {
+            if let Err(e) = self.settle_oldest().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Whether a batch in flight holds this label: a later write of the same
+    /// identifier must wait for it, or the two could commit out of order.
+    fn holds(&self, label: &str) -> bool {
+        self.batches
+            .iter()
+            .any(|(_, labels)| labels.contains(label))
+    }
+}
+
+/// Sends the pending operations as one atomic batch without waiting for the
+/// answer (at most [`BATCHES_IN_FLIGHT`] are outstanding).
 async fn send_batch(
     admin: &Admin,
     zone: &ZoneSummary,
     operations: &mut Vec<BatchOperation>,
     labels: &mut HashSet<String>,
-) -> anyhow::Result<usize> {
+    in_flight: &mut InFlight,
+) -> anyhow::Result<()> {
     if operations.is_empty() {
-        return Ok(0);
+        return Ok(());
+    }
+    while in_flight.batches.len() >= BATCHES_IN_FLIGHT {
+        in_flight.settle_oldest().await?;
     }
     let batch = Batch {
         operations: std::mem::take(operations),
     };
-    labels.clear();
     let path = format!("/v1/zones/{}/batch", encode_segment(&zone.origin));
-    let result: WriteResult = admin.client.call(Method::POST, &path, Some(&batch)).await?;
-    Ok(result.applied)
+    let client = admin.client.clone();
+    let task = tokio::spawn(async move {
+        let result: WriteResult = client.call(Method::POST, &path, Some(&batch)).await?;
+        Ok(result.applied)
+    });
+    in_flight.batches.push_back((task, std::mem::take(labels)));
+    Ok(())
 }
 
 async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -347,52 +400,71 @@ async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCod
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let (mut imported, mut rejected) = (0usize, 0usize);
+    let mut rejected = 0usize;
     let mut operations = Vec::with_capacity(batch_size);
     let mut labels = HashSet::with_capacity(batch_size);
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.with_context(|| format!("line {number}: cannot read"))?;
-        progress.inc(line.len() as u64 + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let checked = serde_json::from_str::<IdentifierRecord>(&line)
-            .map_err(|e| {
-                format!(
-                    "not a JSON object with \"identifier\" and \"mappings\" (column {})",
-                    e.column()
-                )
-            })
-            .and_then(|record| {
-                let hashed = hash_identifier(&record.identifier).map_err(|e| e.to_string())?;
-                validate_mappings(&record.mappings, zone.max_mappings)
-                    .map_err(|e| e.to_string())?;
-                Ok((hashed, record.mappings))
-            });
-        let (hashed, mappings) = match checked {
-            Ok(ok) => ok,
-            Err(message) => {
-                rejected += 1;
-                progress.suspend(|| eprintln!("line {number}: {message}"));
+    let mut in_flight = InFlight {
+        batches: VecDeque::with_capacity(BATCHES_IN_FLIGHT),
+        imported: 0,
+    };
+    let outcome = async {
+        for (index, line) in reader.lines().enumerate() {
+            let number = index + 1;
+            let line = line.with_context(|| format!("line {number}: cannot read"))?;
+            progress.inc(line.len() as u64 + 1);
+            if line.trim().is_empty() {
                 continue;
             }
-        };
-        if labels.contains(&hashed.label) {
-            // The same identifier twice in one batch is refused by the server: send what we have.
-            imported += send_batch(admin, &zone, &mut operations, &mut labels).await?;
+            let checked = serde_json::from_str::<IdentifierRecord>(&line)
+                .map_err(|e| {
+                    format!(
+                        "not a JSON object with \"identifier\" and \"mappings\" (column {})",
+                        e.column()
+                    )
+                })
+                .and_then(|record| {
+                    let hashed = hash_identifier(&record.identifier).map_err(|e| e.to_string())?;
+                    validate_mappings(&record.mappings, zone.max_mappings)
+                        .map_err(|e| e.to_string())?;
+                    Ok((hashed, record.mappings))
+                });
+            let (hashed, mappings) = match checked {
+                Ok(ok) => ok,
+                Err(message) => {
+                    rejected += 1;
+                    progress.suspend(|| eprintln!("line {number}: {message}"));
+                    continue;
+                }
+            };
+            if labels.contains(&hashed.label) {
+                // The same identifier twice in one batch is refused by the server: send what we have.
+                send_batch(admin, &zone, &mut operations, &mut labels, &mut in_flight).await?;
+            }
+            if in_flight.holds(&hashed.label) {
+                in_flight.settle_all().await?;
+            }
+            labels.insert(hashed.label.clone());
+            operations.push(BatchOperation::Put {
+                identifier: hashed.reference(),
+                mappings,
+            });
+            if operations.len() >= batch_size {
+                send_batch(admin, &zone, &mut operations, &mut labels, &mut in_flight).await?;
+                progress.set_message(format!("{} imported", in_flight.imported));
+            }
         }
-        labels.insert(hashed.label.clone());
-        operations.push(BatchOperation::Put {
-            identifier: hashed.reference(),
-            mappings,
-        });
-        if operations.len() >= batch_size {
-            imported += send_batch(admin, &zone, &mut operations, &mut labels).await?;
-            progress.set_message(format!("{imported} imported"));
-        }
+        send_batch(admin, &zone, &mut operations, &mut labels, &mut in_flight).await
     }
-    imported += send_batch(admin, &zone, &mut operations, &mut labels).await?;
+    .await;
+    // Every batch sent is answered before the import reports, even after an error.
+    let settled = in_flight.settle_all().await;
+    let imported = in_flight.imported;
+    if let Err(e) = outcome.and(settled) {
+        progress.finish_and_clear();
+        return Err(e.context(format!(
+            "import stopped; {imported} identifiers were imported before the failure"
+        )));
+    }
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
@@ -408,7 +480,10 @@ async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCod
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // One worker besides the caller's thread: an import's batches in flight
+    // keep moving while the caller reads and checks the next lines.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     runtime.block_on(run_async(args))
