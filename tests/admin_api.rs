@@ -785,6 +785,20 @@ async fn admin_socket_is_private_and_never_stolen() {
         .await
         .expect("health");
     assert_eq!(health.zones, 1);
+    // The index is built in the background; health says when it answers.
+    let mut ready = health.memory_index_ready;
+    for _ in 0..200 {
+        if ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let health: mimidns::admin::api::Health = AdminClient::new(&stale)
+            .call(Method::GET, "/health", None::<&()>)
+            .await
+            .expect("health");
+        ready = health.memory_index_ready;
+    }
+    assert!(ready, "the in-memory index never reported ready");
     second.shutdown().await;
 }
 

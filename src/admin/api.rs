@@ -29,6 +29,9 @@ pub const API_PREFIX: &str = "/v1";
 pub struct Health {
     pub status: String,
     pub zones: usize,
+    /// Whether queries are answered from the in-memory index yet (it is
+    /// built in the background after start-up; sled answers meanwhile).
+    pub memory_index_ready: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -141,6 +141,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         zones: state.service.catalog().zones().len(),
+        memory_index_ready: state.service.catalog().store().index_ready(),
     })
 }
 
