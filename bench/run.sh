@@ -123,7 +123,7 @@ answer-cache-entries = ${CACHE_ENTRIES:-$((N * 5 / 2))}
 [log]
 level = "warn"
 CONF
-rm -rf "$W/mimidns-data" "$W/mimidns-pinned"
+rm -rf "$W/mimidns-data" "$W/mimidns-pinned"; sync
 # The import twice. First with the server pinned to one core and one tokio
 # worker, like the query runs, into a scratch store; then as an operator runs
 # it, the server on both cores with its default threads and the CLI beside
@@ -135,6 +135,7 @@ echo "=== mimidns import of $N identifiers (durable, batches of 5000), server pi
 taskset -c 1 "$BIN" admin --socket "$W/mimidns-pinned/admin.sock" import "$W/import.ndjson" 2>&1 | tail -1 | tee "$R/mimidns-import-pinned.txt"
 IMPORT_PINNED=$(grep -oE '\(([0-9]+)/s\)' "$R/mimidns-import-pinned.txt" | tr -d '()/s')
 stop $PID; rm -rf "$W/mimidns-pinned"
+sync  # the scratch store's writeback must not overlap the next import
 "$BIN" serve --config "$W/mimidns.toml" & PID=$!
 wait_answer 5310
 echo "=== mimidns import of $N identifiers (durable, batches of 5000), server and CLI on both cores"

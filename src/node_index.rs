@@ -12,7 +12,7 @@
 //! does not exist has no entry at all. A lookup therefore costs the same at
 //! ten names as at ten million (an ordered map costs a dozen scattered key
 //! comparisons per lookup at a million names). Every commit updates the map
-//! under one write lock after sled accepted the transaction, so readers see
+//! under one write lock after sled accepted the commit, so readers see
 //! a commit whole or not at all. sled remains the only durable copy and the
 //! only ordered one (export, reconciliation); this module never touches disk.
 

@@ -1,35 +1,46 @@
 //! The sled store: RRsets, zone metadata and the schema version.
 //!
-//! `nodes` maps `zone id (u32 BE) ‖ name key ‖ 0x00` to all RRsets of that
-//! name in one value ([`crate::rrset::StoredNode`]), so answering a name is
-//! one read and publishing an identifier's TXT and SVCB is one write. Because
-//! name keys sort in DNS canonical order ([`crate::name_key`]), an exact
-//! lookup and "does anything exist at or below this name" are each one
-//! ordered B-tree operation; once the in-memory [`crate::node_index`] is
-//! built they are one hash probe each. Callers address
-//! RRsets by logical key (`zone id ‖ name key ‖ 0x00 ‖ type`); this module
-//! merges them into nodes. `zones` maps a zone's origin key to its [`ZoneMeta`].
-//! `zonefile_keys` lists, per zone, the RRset keys the zone file declared, so a
-//! changed zone file is reconciled without scanning admin-written data.
-//! `meta` holds the schema version, checked on open.
+//! Everything a commit touches lives in one tree, `nodes`, so a commit is one
+//! `Tree::apply_batch`: atomic for readers (sled's write lock) and for crash
+//! recovery, without a transaction's read of every key it writes. Its keys:
+//!
+//! - `zone id (u32 BE, never 0) ‖ name key ‖ 0x00` → all RRsets of that name
+//!   in one value ([`crate::rrset::StoredNode`]), so answering a name is one
+//!   read and publishing an identifier's TXT and SVCB is one write. Name keys
+//!   sort in DNS canonical order ([`crate::name_key`]), so an exact lookup and
+//!   "does anything exist at or below this name" are one ordered B-tree
+//!   operation each; once the in-memory [`crate::node_index`] is built they
+//!   are one hash probe each.
+//! - `0x00000000 ‖ 'z' ‖ origin key` → the zone's [`ZoneMeta`] (JSON).
+//! - `0x00000000 ‖ 'f' ‖ RRset key` → the RRset keys a zone file declared, so
+//!   a changed zone file is reconciled without scanning admin-written data.
+//!
+//! Callers address RRsets by logical key (`zone id ‖ name key ‖ 0x00 ‖
+//! type`); this module merges them into nodes. The `meta` tree holds the
+//! schema version, checked on open.
 //!
 //! This module owns durability (flush before an acknowledgement) and
-//! atomicity (one sled transaction per commit); it knows nothing about DNS
-//! messages, zone files or serial arithmetic.
+//! atomicity (one batch per commit); it knows nothing about DNS messages,
+//! zone files or serial arithmetic.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
 
 use crate::node_index::{IndexBuilder, NameState, NodeIndex};
 use crate::rrset::{MalformedRrset, StoredNode, StoredRrset, encode_node};
 
 /// Bumped whenever the layout of any tree changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Zone id 0 is never allocated: its key space holds the store's own records.
+const STORE_RECORDS: [u8; 4] = [0, 0, 0, 0];
+/// First key of zone data (zone id 1).
+const FIRST_ZONE_KEY: [u8; 4] = [0, 0, 0, 1];
+const ZONE_META_TAG: u8 = b'z';
+const ZONEFILE_KEY_TAG: u8 = b'f';
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, Error)]
@@ -98,14 +109,13 @@ type NodeChange<'a> = (u16, Option<&'a [u8]>);
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// The `nodes` tree: nodes, zone metadata and zone-file keys.
     rrsets: sled::Tree,
-    zones: sled::Tree,
-    zonefile_keys: sled::Tree,
     /// In-memory copy of `nodes` for reads, once built ([`Store::build_index`]).
     index: std::sync::Arc<NodeIndex>,
     /// Held through every commit: a commit reads the nodes it merges into
-    /// from the index before its transaction, which is only sound if no
-    /// other commit runs in between.
+    /// before its batch (from the index, or from sled before the index is
+    /// built), which is only sound if no other commit runs in between.
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
@@ -134,8 +144,6 @@ impl Store {
     fn from_db(db: sled::Db, location: &str) -> Result<Self, StoreError> {
         let meta = db.open_tree("meta")?;
         let rrsets = db.open_tree("nodes")?;
-        let zones = db.open_tree("zones")?;
-        let zonefile_keys = db.open_tree("zonefile_keys")?;
         match meta.get(SCHEMA_KEY)? {
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_be_bytes() => {}
             Some(found) => {
@@ -144,7 +152,7 @@ impl Store {
                     expected: SCHEMA_VERSION,
                 });
             }
-            None if rrsets.is_empty() && zones.is_empty() => {
+            None if rrsets.is_empty() => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 db.flush()?;
             }
@@ -153,8 +161,6 @@ impl Store {
         Ok(Self {
             db,
             rrsets,
-            zones,
-            zonefile_keys,
             index: std::sync::Arc::default(),
             commit_lock: std::sync::Arc::default(),
         })
@@ -215,7 +221,7 @@ impl Store {
         // before the index was ready would not update it.
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut nodes = IndexBuilder::default();
-        for item in self.rrsets.iter() {
+        for item in self.rrsets.range(FIRST_ZONE_KEY..) {
             let (key, value) = item?;
             nodes.insert(&key, StoredNode::parse(value)?);
         }
@@ -277,15 +283,20 @@ impl Store {
 
     /// The keys the zone file declared, for one zone.
     pub fn zonefile_keys(&self, zone_id: u32) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.zonefile_keys
-            .scan_prefix(zone_prefix(zone_id))
+        let prefix = store_record_key(ZONEFILE_KEY_TAG, &zone_prefix(zone_id));
+        let tag_len = STORE_RECORDS.len() + 1;
+        self.rrsets
+            .scan_prefix(prefix)
             .keys()
-            .map(|key| Ok(key?.to_vec()))
+            .map(|key| Ok(key?[tag_len..].to_vec()))
             .collect()
     }
 
     pub fn zone_meta(&self, origin_key: &[u8]) -> Result<Option<ZoneMeta>, StoreError> {
-        match self.zones.get(origin_key)? {
+        match self
+            .rrsets
+            .get(store_record_key(ZONE_META_TAG, origin_key))?
+        {
             Some(bytes) => Ok(Some(decode_meta(&bytes)?)),
             None => Ok(None),
         }
@@ -293,11 +304,12 @@ impl Store {
 
     /// Every zone the store knows, keyed by origin key.
     pub fn zone_metas(&self) -> Result<Vec<(Vec<u8>, ZoneMeta)>, StoreError> {
-        self.zones
-            .iter()
+        let tag_len = STORE_RECORDS.len() + 1;
+        self.rrsets
+            .scan_prefix(store_record_key(ZONE_META_TAG, &[]))
             .map(|item| {
                 let (key, value) = item?;
-                Ok((key.to_vec(), decode_meta(&value)?))
+                Ok((key[tag_len..].to_vec(), decode_meta(&value)?))
             })
             .collect()
     }
@@ -314,8 +326,9 @@ impl Store {
     }
 
     /// Applies a commit atomically: concurrent readers see all of it or none
-    /// of it (sled takes its write lock for a transaction; reads take the read
-    /// lock). Not durable until [`Store::flush`] returns.
+    /// of it (sled takes its write lock for a batch; reads take the read
+    /// lock), and so does crash recovery. Not durable until [`Store::flush`]
+    /// returns.
     pub fn commit(&self, commit: &ZoneCommit) -> Result<(), StoreError> {
         let meta_bytes = match &commit.meta {
             Some(meta) => Some(serde_json::to_vec(meta).map_err(|e| StoreError::ZoneMeta {
@@ -338,95 +351,62 @@ impl Store {
                 .push((record_type, write.value.as_deref()));
         }
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        // With the index ready, the current nodes come from memory and the
-        // transaction only writes: one sled traversal per node instead of two.
-        let premerged: Option<Vec<WrittenNode>> = if self.index.is_ready() {
-            let mut merged = Vec::with_capacity(nodes.len());
-            for (node_key, changes) in &nodes {
-                let current = match node_key.split_last() {
-                    Some((_, name)) => match self.index.state(name) {
-                        NameState::Node(node) => Some(node),
-                        NameState::EmptyNonTerminal | NameState::Absent => None,
-                    },
+        // The current nodes come from the index once it is built, from sled
+        // before; commits are serialized, so nothing changes them meanwhile.
+        let index_ready = self.index.is_ready();
+        let mut merged: Vec<WrittenNode> = Vec::with_capacity(nodes.len());
+        for (node_key, changes) in &nodes {
+            let current = match node_key.split_last() {
+                Some((_, name)) if index_ready => match self.index.state(name) {
+                    NameState::Node(node) => Some(node),
+                    NameState::EmptyNonTerminal | NameState::Absent => None,
+                },
+                _ => match self.rrsets.get(node_key)? {
+                    Some(bytes) => Some(StoredNode::parse(bytes)?),
+                    None => None,
+                },
+            };
+            merged.push((node_key.clone(), merge_node(current.as_ref(), changes)));
+        }
+        let mut batch = sled::Batch::default();
+        for (node_key, node) in &merged {
+            match node {
+                Some(node) => batch.insert(node_key.as_slice(), node.as_slice()),
+                None => batch.remove(node_key.as_slice()),
+            }
+        }
+        for (key, present) in &commit.zonefile_keys {
+            let key = store_record_key(ZONEFILE_KEY_TAG, key);
+            if *present {
+                batch.insert(key, &[]);
+            } else {
+                batch.remove(key);
+            }
+        }
+        if let Some(bytes) = meta_bytes {
+            batch.insert(store_record_key(ZONE_META_TAG, &commit.origin_key), bytes);
+        }
+        self.rrsets.apply_batch(batch)?;
+        // The index follows only once sled holds the commit.
+        if index_ready {
+            let mut changes = Vec::with_capacity(merged.len());
+            for (key, node) in merged {
+                let node = match node {
+                    Some(bytes) => Some(StoredNode::parse(bytes.into())?),
                     None => None,
                 };
-                merged.push((node_key.clone(), merge_node(current.as_ref(), changes)));
+                changes.push((key, node));
             }
-            Some(merged)
-        } else {
-            None
-        };
-        let result: Result<(), TransactionError<MalformedRrset>> =
-            (&self.rrsets, &self.zones, &self.zonefile_keys).transaction(
-                |(rrsets, zones, file_keys)| {
-                    match &premerged {
-                        Some(merged) => {
-                            for (node_key, node) in merged {
-                                match node {
-                                    Some(node) => {
-                                        rrsets.insert(node_key.as_slice(), node.as_slice())?
-                                    }
-                                    None => rrsets.remove(node_key.as_slice())?,
-                                };
-                            }
-                        }
-                        // Before the index is built: merge inside the transaction.
-                        None => {
-                            for (node_key, changes) in &nodes {
-                                let current = match rrsets.get(node_key.as_slice())? {
-                                    Some(bytes) => Some(
-                                        StoredNode::parse(bytes)
-                                            .map_err(ConflictableTransactionError::Abort)?,
-                                    ),
-                                    None => None,
-                                };
-                                match merge_node(current.as_ref(), changes) {
-                                    Some(node) => {
-                                        rrsets.insert(node_key.as_slice(), node.as_slice())?
-                                    }
-                                    None => rrsets.remove(node_key.as_slice())?,
-                                };
-                            }
-                        }
-                    }
-                    for (key, present) in &commit.zonefile_keys {
-                        if *present {
-                            file_keys.insert(key.as_slice(), &[])?;
-                        } else {
-                            file_keys.remove(key.as_slice())?;
-                        }
-                    }
-                    if let Some(bytes) = &meta_bytes {
-                        zones.insert(commit.origin_key.as_slice(), bytes.as_slice())?;
-                    }
-                    Ok::<(), ConflictableTransactionError<MalformedRrset>>(())
-                },
-            );
-        match result {
-            Ok(()) => {
-                // The index is updated only once sled holds the commit.
-                if let Some(merged) = premerged {
-                    let mut changes = Vec::with_capacity(merged.len());
-                    for (key, node) in merged {
-                        let node = match node {
-                            Some(bytes) => Some(StoredNode::parse(bytes.into())?),
-                            None => None,
-                        };
-                        changes.push((key, node));
-                    }
-                    self.index.apply(changes);
-                }
-                Ok(())
-            }
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(malformed)) => Err(malformed.into()),
+            self.index.apply(changes);
         }
+        Ok(())
     }
 
     /// Makes everything committed so far durable. The fsync runs on tokio's
     /// blocking pool: sled's own `flush_async` runs it on sled's small thread
     /// pool, where concurrent flushes can take every thread while holding
-    /// sled's read lock and deadlock against a transaction (spacejam/sled#1308).
+    /// sled's read lock and deadlock against a commit, which takes sled's write
+    /// lock (spacejam/sled#1308).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
         match tokio::task::spawn_blocking(move || db.flush()).await {
@@ -445,6 +425,15 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// `0x00000000 ‖ tag ‖ rest`: a key in the store's own key space.
+fn store_record_key(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(STORE_RECORDS.len() + 1 + rest.len());
+    key.extend_from_slice(&STORE_RECORDS);
+    key.push(tag);
+    key.extend_from_slice(rest);
+    key
 }
 
 /// A node with one commit's RRset changes applied: `None` once no RRset is left.
@@ -546,6 +535,53 @@ mod tests {
                 .expect("ok")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn zone_metadata_and_zone_file_keys_share_the_tree_without_mixing_with_nodes() {
+        let store = Store::temporary().expect("store");
+        let meta = ZoneMeta {
+            id: 1,
+            origin: "example.".into(),
+            serial: 7,
+            file_digest: "d".into(),
+            cuts: Vec::new(),
+            has_wildcards: false,
+            identifiers: 0,
+        };
+        let declared = key(1, "a.example.", Some(1));
+        let commit = ZoneCommit {
+            origin_key: name_key(&Name::from_ascii("example.").expect("name")),
+            meta: Some(meta.clone()),
+            rrsets: vec![RrsetWrite {
+                key: declared.clone(),
+                value: Some(encode_rrset(
+                    RrsetOwner::ZoneFile,
+                    60,
+                    &[vec![192, 0, 2, 1]],
+                )),
+            }],
+            zonefile_keys: vec![(declared.clone(), true)],
+        };
+        store.commit(&commit).expect("commit");
+        assert_eq!(store.zone_metas().expect("metas").len(), 1);
+        assert_eq!(
+            store.zone_meta(&commit.origin_key).expect("meta"),
+            Some(meta)
+        );
+        assert_eq!(store.zonefile_keys(1).expect("keys"), vec![declared]);
+        assert!(store.zonefile_keys(2).expect("keys").is_empty());
+        let scanned: Vec<_> = store
+            .scan(&zone_prefix(1))
+            .collect::<Result<_, _>>()
+            .expect("scan");
+        assert_eq!(scanned.len(), 1, "only the zone's RRset");
+        assert_eq!(
+            store.build_index().expect("index"),
+            1,
+            "metadata is no node"
+        );
+        assert_eq!(store.allocate_zone_id().expect("id"), 2);
     }
 
     #[test]
