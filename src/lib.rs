@@ -13,6 +13,7 @@
 //! `main.rs` is a thin command line over this library.
 
 pub mod admin;
+pub mod allocator;
 pub mod answer_cache;
 pub mod catalog;
 pub mod cli;
