@@ -110,7 +110,7 @@ type NodeChange<'a> = (u16, Option<&'a [u8]>);
 pub struct Store {
     db: sled::Db,
     /// The `nodes` tree: nodes, zone metadata and zone-file keys.
-    rrsets: sled::Tree,
+    nodes: sled::Tree,
     /// In-memory copy of `nodes` for reads, once built ([`Store::build_index`]).
     index: std::sync::Arc<NodeIndex>,
     /// Held through every commit: a commit reads the nodes it merges into
@@ -143,7 +143,7 @@ impl Store {
 
     fn from_db(db: sled::Db, location: &str) -> Result<Self, StoreError> {
         let meta = db.open_tree("meta")?;
-        let rrsets = db.open_tree("nodes")?;
+        let nodes = db.open_tree("nodes")?;
         match meta.get(SCHEMA_KEY)? {
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_be_bytes() => {}
             Some(found) => {
@@ -152,7 +152,7 @@ impl Store {
                     expected: SCHEMA_VERSION,
                 });
             }
-            None if rrsets.is_empty() => {
+            None if nodes.is_empty() => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
                 db.flush()?;
             }
@@ -160,7 +160,7 @@ impl Store {
         }
         Ok(Self {
             db,
-            rrsets,
+            nodes,
             index: std::sync::Arc::default(),
             commit_lock: std::sync::Arc::default(),
         })
@@ -182,14 +182,11 @@ impl Store {
         if self.index.is_ready() {
             return Ok(self.index.state(node_prefix));
         }
-        let mut key = Vec::with_capacity(node_prefix.len() + 1);
-        key.extend_from_slice(node_prefix);
-        key.push(crate::name_key::NODE_END);
-        if let Some(bytes) = self.rrsets.get(&key)? {
-            return Ok(NameState::Node(StoredNode::parse(bytes)?));
+        if let Some(node) = self.sled_node(node_prefix)? {
+            return Ok(NameState::Node(node));
         }
         // Anything below the name has the name key as a prefix.
-        let below = self.rrsets.scan_prefix(node_prefix).keys().next();
+        let below = self.nodes.scan_prefix(node_prefix).keys().next();
         Ok(match below.transpose()? {
             Some(_) => NameState::EmptyNonTerminal,
             None => NameState::Absent,
@@ -199,18 +196,23 @@ impl Store {
     /// All RRsets of the node `node_prefix` (zone id ‖ name key).
     pub fn node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
         if !self.index.is_ready() {
-            let mut key = Vec::with_capacity(node_prefix.len() + 1);
-            key.extend_from_slice(node_prefix);
-            key.push(crate::name_key::NODE_END);
-            return match self.rrsets.get(&key)? {
-                Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
-                None => Ok(None),
-            };
+            return self.sled_node(node_prefix);
         }
         Ok(match self.index.state(node_prefix) {
             NameState::Node(node) => Some(node),
             NameState::EmptyNonTerminal | NameState::Absent => None,
         })
+    }
+
+    /// The node `node_prefix` as sled holds it: one read.
+    fn sled_node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
+        let mut key = Vec::with_capacity(node_prefix.len() + 1);
+        key.extend_from_slice(node_prefix);
+        key.push(crate::name_key::NODE_END);
+        match self.nodes.get(&key)? {
+            Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
+            None => Ok(None),
+        }
     }
 
     /// Copies every node into memory so reads no longer go to sled; commits
@@ -221,7 +223,7 @@ impl Store {
         // before the index was ready would not update it.
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut nodes = IndexBuilder::default();
-        for item in self.rrsets.range(FIRST_ZONE_KEY..) {
+        for item in self.nodes.range(FIRST_ZONE_KEY..) {
             let (key, value) = item?;
             nodes.insert(&key, StoredNode::parse(value)?);
         }
@@ -262,7 +264,7 @@ impl Store {
         &'a self,
         prefix: &[u8],
     ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + use<'a> {
-        self.rrsets.scan_prefix(prefix).flat_map(|item| {
+        self.nodes.scan_prefix(prefix).flat_map(|item| {
             let expanded: Vec<Result<(Vec<u8>, StoredRrset), StoreError>> = match item {
                 Err(e) => vec![Err(e.into())],
                 Ok((key, value)) => match StoredNode::parse(value) {
@@ -285,7 +287,7 @@ impl Store {
     pub fn zonefile_keys(&self, zone_id: u32) -> Result<Vec<Vec<u8>>, StoreError> {
         let prefix = store_record_key(ZONEFILE_KEY_TAG, &zone_prefix(zone_id));
         let tag_len = STORE_RECORDS.len() + 1;
-        self.rrsets
+        self.nodes
             .scan_prefix(prefix)
             .keys()
             .map(|key| Ok(key?[tag_len..].to_vec()))
@@ -294,7 +296,7 @@ impl Store {
 
     pub fn zone_meta(&self, origin_key: &[u8]) -> Result<Option<ZoneMeta>, StoreError> {
         match self
-            .rrsets
+            .nodes
             .get(store_record_key(ZONE_META_TAG, origin_key))?
         {
             Some(bytes) => Ok(Some(decode_meta(&bytes)?)),
@@ -305,7 +307,7 @@ impl Store {
     /// Every zone the store knows, keyed by origin key.
     pub fn zone_metas(&self) -> Result<Vec<(Vec<u8>, ZoneMeta)>, StoreError> {
         let tag_len = STORE_RECORDS.len() + 1;
-        self.rrsets
+        self.nodes
             .scan_prefix(store_record_key(ZONE_META_TAG, &[]))
             .map(|item| {
                 let (key, value) = item?;
@@ -352,20 +354,13 @@ impl Store {
         }
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         // The current nodes come from the index once it is built, from sled
-        // before; commits are serialized, so nothing changes them meanwhile.
+        // before ([`Store::node`]); commits are serialized and `build_index`
+        // takes the same lock, so neither the nodes nor readiness change meanwhile.
         let index_ready = self.index.is_ready();
         let mut merged: Vec<WrittenNode> = Vec::with_capacity(nodes.len());
         for (node_key, changes) in &nodes {
-            let current = match node_key.split_last() {
-                Some((_, name)) if index_ready => match self.index.state(name) {
-                    NameState::Node(node) => Some(node),
-                    NameState::EmptyNonTerminal | NameState::Absent => None,
-                },
-                _ => match self.rrsets.get(node_key)? {
-                    Some(bytes) => Some(StoredNode::parse(bytes)?),
-                    None => None,
-                },
-            };
+            let name = &node_key[..node_key.len() - 1];
+            let current = self.node(name)?;
             merged.push((node_key.clone(), merge_node(current.as_ref(), changes)));
         }
         let mut batch = sled::Batch::default();
@@ -386,7 +381,7 @@ impl Store {
         if let Some(bytes) = meta_bytes {
             batch.insert(store_record_key(ZONE_META_TAG, &commit.origin_key), bytes);
         }
-        self.rrsets.apply_batch(batch)?;
+        self.nodes.apply_batch(batch)?;
         // The index follows only once sled holds the commit.
         if index_ready {
             let mut changes = Vec::with_capacity(merged.len());

@@ -111,6 +111,12 @@ impl From<CatalogError> for AdminError {
 
 type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
+/// Normalizes and hashes an identifier; a bad one is the client's error.
+fn hash(identifier: &str) -> Result<HashedIdentifier, AdminError> {
+    hash_identifier(identifier)
+        .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))
+}
+
 pub struct AdminService {
     catalog: Arc<Catalog>,
 }
@@ -179,42 +185,37 @@ impl AdminService {
     fn put_writes(
         &self,
         zone: &ServedZone,
-        identifier: &str,
+        hashed: &HashedIdentifier,
         mappings: &[Mapping],
-    ) -> Result<(HashedIdentifier, Writes), AdminError> {
-        let hashed = hash_identifier(identifier)
-            .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
+    ) -> Result<Writes, AdminError> {
         let mappings = validate_mappings(mappings, zone.discovery.max_mappings)
             .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
         let crate::mapping::MappingRdatas { svcb, txt } = mapping_rdatas(&mappings)
             .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
-        let node = Self::identifier_node(zone, &hashed);
+        let node = Self::identifier_node(zone, hashed);
         self.check_identifier_node(zone, &node)?;
         let ttl = zone.discovery.ttl;
-        Ok((
-            hashed,
-            vec![
-                (
-                    rrset_key(&node, rtype::TXT),
-                    Some(encode_rrset(RrsetOwner::Admin, ttl, &txt)),
-                ),
-                (
-                    rrset_key(&node, rtype::SVCB),
-                    Some(encode_rrset(RrsetOwner::Admin, ttl, &svcb)),
-                ),
-            ],
-        ))
+        Ok(vec![
+            (
+                rrset_key(&node, rtype::TXT),
+                Some(encode_rrset(RrsetOwner::Admin, ttl, &txt)),
+            ),
+            (
+                rrset_key(&node, rtype::SVCB),
+                Some(encode_rrset(RrsetOwner::Admin, ttl, &svcb)),
+            ),
+        ])
     }
 
     /// RRsets at an identifier's name must all be ours to replace.
     fn check_identifier_node(&self, zone: &ServedZone, node: &[u8]) -> Result<(), AdminError> {
         let mut prefix = zone_prefix(zone.id).to_vec();
         prefix.extend_from_slice(node);
-        for record_type in self.catalog.store().node_types(&prefix, 16)? {
-            let stored = self.stored(zone, &rrset_key(node, record_type))?;
-            if record_type == rtype::CNAME
-                || stored.is_some_and(|s| s.owner() == RrsetOwner::ZoneFile)
-            {
+        let Some(stored) = self.catalog.store().node(&prefix)? else {
+            return Ok(());
+        };
+        for (record_type, rrset) in stored.rrsets() {
+            if record_type == rtype::CNAME || rrset.owner() == RrsetOwner::ZoneFile {
                 return Err(AdminError::new(
                     ErrorKind::Conflict,
                     "the zone file declares records at this identifier's name; remove them from the zone file first",
@@ -227,11 +228,9 @@ impl AdminService {
     fn delete_writes(
         &self,
         zone: &ServedZone,
-        identifier: &str,
-    ) -> Result<(HashedIdentifier, Writes), AdminError> {
-        let hashed = hash_identifier(identifier)
-            .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
-        let node = Self::identifier_node(zone, &hashed);
+        hashed: &HashedIdentifier,
+    ) -> Result<Writes, AdminError> {
+        let node = Self::identifier_node(zone, hashed);
         let txt = rrset_key(&node, rtype::TXT);
         let svcb = rrset_key(&node, rtype::SVCB);
         if self.stored(zone, &txt)?.is_none() && self.stored(zone, &svcb)?.is_none() {
@@ -241,7 +240,7 @@ impl AdminService {
             ));
         }
         self.check_identifier_node(zone, &node)?;
-        Ok((hashed, vec![(txt, None), (svcb, None)]))
+        Ok(vec![(txt, None), (svcb, None)])
     }
 
     pub async fn put_identifier(
@@ -251,7 +250,8 @@ impl AdminService {
         mappings: &[Mapping],
     ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
-        let (hashed, writes) = self.put_writes(&served, identifier, mappings)?;
+        let hashed = hash(identifier)?;
+        let writes = self.put_writes(&served, &hashed, mappings)?;
         let serial = self.catalog.apply(&served.origin, writes).await?;
         Ok(WriteResult {
             serial,
@@ -266,7 +266,8 @@ impl AdminService {
         identifier: &str,
     ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
-        let (hashed, writes) = self.delete_writes(&served, identifier)?;
+        let hashed = hash(identifier)?;
+        let writes = self.delete_writes(&served, &hashed)?;
         let serial = self.catalog.apply(&served.origin, writes).await?;
         Ok(WriteResult {
             serial,
@@ -281,8 +282,7 @@ impl AdminService {
         identifier: &str,
     ) -> Result<IdentifierRecord, AdminError> {
         let served = self.zone(zone)?;
-        let hashed = hash_identifier(identifier)
-            .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))?;
+        let hashed = hash(identifier)?;
         let node = Self::identifier_node(&served, &hashed);
         let txt = self.stored(&served, &rrset_key(&node, rtype::TXT))?;
         let svcb = self.stored(&served, &rrset_key(&node, rtype::SVCB))?;
@@ -320,30 +320,29 @@ impl AdminService {
             ));
         }
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(operations.len());
-        let mut writes = Vec::with_capacity(operations.len() * 2);
+        let mut hashed = Vec::with_capacity(operations.len());
         for (index, operation) in operations.iter().enumerate() {
             let identifier = match operation {
                 BatchOperation::Put { identifier, .. } | BatchOperation::Delete { identifier } => {
                     identifier
                 }
             };
-            let hashed = hash_identifier(identifier).map_err(|e| {
-                AdminError::new(ErrorKind::BadIdentifier, e.to_string()).in_operation(index)
-            })?;
-            if let Some(first) = seen.insert(hashed.label, index) {
+            let operation_hash = hash(identifier).map_err(|e| e.in_operation(index))?;
+            if let Some(first) = seen.insert(operation_hash.label.clone(), index) {
                 return Err(AdminError::new(
                     ErrorKind::BadRequest,
                     format!("operation {index} repeats the identifier of operation {first}"),
                 ));
             }
+            hashed.push(operation_hash);
         }
-        for (index, operation) in operations.iter().enumerate() {
-            let (_, operation_writes) = match operation {
-                BatchOperation::Put {
-                    identifier,
-                    mappings,
-                } => self.put_writes(&served, identifier, mappings),
-                BatchOperation::Delete { identifier } => self.delete_writes(&served, identifier),
+        let mut writes = Vec::with_capacity(operations.len() * 2);
+        for (index, (operation, operation_hash)) in operations.iter().zip(&hashed).enumerate() {
+            let operation_writes = match operation {
+                BatchOperation::Put { mappings, .. } => {
+                    self.put_writes(&served, operation_hash, mappings)
+                }
+                BatchOperation::Delete { .. } => self.delete_writes(&served, operation_hash),
             }
             .map_err(|e| e.in_operation(index))?;
             writes.extend(operation_writes);
