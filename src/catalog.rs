@@ -105,6 +105,10 @@ impl ServedZone {
 
 pub type ZoneMap = HashMap<Vec<u8>, Arc<ServedZone>>;
 
+/// RRset writes to one zone: RRset key (without the zone id) and the new
+/// stored value, or `None` to delete.
+pub type RrsetWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// Offset of the serial inside SOA RDATA (after MNAME and RNAME).
 fn soa_serial_offset(rdata: &[u8]) -> Option<usize> {
     let mname = crate::wire::wire_name_len(rdata)?;
@@ -241,19 +245,32 @@ impl Catalog {
 
     /// Applies RRset writes (keys without the zone id) to one zone atomically,
     /// bumps its serial once, and returns once the change is durable.
-    pub async fn apply(
+    pub async fn apply(&self, origin: &Name, writes: RrsetWrites) -> Result<u32, CatalogError> {
+        self.apply_with(origin, |_| Ok::<_, CatalogError>(writes))
+            .await
+    }
+
+    /// Like [`Catalog::apply`], but the writes are decided by `build` while
+    /// the write lock is held, from the zone as it is at that moment: every
+    /// check that depends on stored data (CNAME beside other data, who owns
+    /// an RRset, the mappings an append extends) runs there, so no other
+    /// commit can slip in between the check and the write. `build` failing
+    /// changes nothing.
+    pub async fn apply_with<E: From<CatalogError>>(
         &self,
         origin: &Name,
-        writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<u32, CatalogError> {
+        build: impl FnOnce(&ServedZone) -> Result<RrsetWrites, E>,
+    ) -> Result<u32, E> {
         let serial = {
             let _guard = self.write_lock.lock().await;
             let zone = self
                 .zone(origin)
                 .ok_or_else(|| CatalogError::UnknownZone(origin.to_string()))?;
+            let writes = build(&zone)?;
             let mut meta = self
                 .store
-                .zone_meta(&zone.origin_key)?
+                .zone_meta(&zone.origin_key)
+                .map_err(CatalogError::from)?
                 .ok_or_else(|| CatalogError::UnknownZone(origin.to_string()))?;
             let serial = next_serial(zone.serial, None);
             let mut cuts = zone.cuts.clone();
@@ -281,7 +298,11 @@ impl Catalog {
                 if let Some((node, rtype::TXT)) = crate::name_key::split_rrset_key(&key)
                     && zone.is_identifier_node(node)
                 {
-                    let existed = self.store.rrset(&full)?.is_some();
+                    let existed = self
+                        .store
+                        .rrset(&full)
+                        .map_err(CatalogError::from)?
+                        .is_some();
                     identifiers += i128::from(value.is_some()) - i128::from(existed);
                 }
                 commit.rrsets.push(RrsetWrite { key: full, value });
@@ -301,14 +322,15 @@ impl Catalog {
             let identifiers = u64::try_from(identifiers.max(0)).unwrap_or(0);
             meta.identifiers = identifiers;
             commit.meta = Some(meta);
-            self.store.commit(&commit)?;
+            self.store.commit(&commit).map_err(CatalogError::from)?;
             let updated = ServedZone {
                 id: zone.id,
                 origin: zone.origin.clone(),
                 origin_key: zone.origin_key.clone(),
                 origin_wire: zone.origin_wire.clone(),
                 serial,
-                soa: StoredRrset::parse(soa.into()).map_err(StoreError::from)?,
+                soa: StoredRrset::parse(soa.into())
+                    .map_err(|e| CatalogError::from(StoreError::from(e)))?,
                 negative_ttl: zone.negative_ttl,
                 cuts,
                 has_wildcards,
@@ -324,7 +346,7 @@ impl Catalog {
             self.answer_cache.invalidate();
             serial
         };
-        self.store.flush().await?;
+        self.store.flush().await.map_err(CatalogError::from)?;
         Ok(serial)
     }
 }

@@ -118,24 +118,21 @@ pub fn normalize(input: &str) -> Result<Canonical, IdentifierError> {
     if trimmed.is_empty() {
         return Err(IdentifierError::Empty);
     }
-    let lower_prefix = |prefix: &str| {
-        trimmed.len() >= prefix.len() && trimmed[..prefix.len()].eq_ignore_ascii_case(prefix)
-    };
-    if lower_prefix("hash:") {
-        let label = parse_hash_label(&trimmed[5..])?;
+    if let Some(label) = strip_ascii_prefix(trimmed, "hash:") {
+        let label = parse_hash_label(label)?;
         return Ok(Canonical {
             kind: IdentifierKind::Hash,
             text: label,
         });
     }
-    if lower_prefix("tel:") {
-        return normalize_phone(&trimmed[4..]);
+    if let Some(number) = strip_ascii_prefix(trimmed, "tel:") {
+        return normalize_phone(number);
     }
-    if lower_prefix("mailto:") {
-        return normalize_email(&trimmed[7..]);
+    if let Some(address) = strip_ascii_prefix(trimmed, "mailto:") {
+        return normalize_email(address);
     }
-    if lower_prefix("mimi://") {
-        return normalize_mimi(&trimmed[7..]);
+    if let Some(rest) = strip_ascii_prefix(trimmed, "mimi://") {
+        return normalize_mimi(rest);
     }
     if trimmed.starts_with('+') {
         return normalize_phone(trimmed);
@@ -150,6 +147,19 @@ pub fn normalize(input: &str) -> Result<Canonical, IdentifierError> {
         return Err(IdentifierError::PhoneWithoutPlus);
     }
     Err(IdentifierError::Unrecognized)
+}
+
+/// `text` without an ASCII `prefix` matched case-insensitively. Works on
+/// bytes, so a multi-byte character where the prefix would end (`иван@…`)
+/// is simply no match, never a slice off a char boundary.
+fn strip_ascii_prefix<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.as_bytes().get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        // The matched bytes are ASCII, so `prefix.len()` is a char boundary.
+        text.get(prefix.len()..)
+    } else {
+        None
+    }
 }
 
 /// Normalizes and hashes; the canonical form is dropped.
@@ -268,6 +278,58 @@ fn normalize_mimi(rest: &str) -> Result<Canonical, IdentifierError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: prefix checks sliced bytes at non-char boundaries, so
+    /// these panicked (and the panic message carried the identifier).
+    #[test]
+    fn internationalized_addresses_normalize_without_panicking() {
+        for (input, canonical) in [
+            ("иван@mail.ru", "mailto:иван@mail.ru"),
+            ("josé@example.com", "mailto:josé@example.com"),
+            ("用户@example.cn", "mailto:用户@example.cn"),
+            ("ÄRGER@Bücher.de", "mailto:ärger@xn--bcher-kva.de"),
+            (
+                "δοκιμή@παράδειγμα.δοκιμή",
+                "mailto:δοκιμή@xn--hxajbheg2az3al.xn--jxalpdlp",
+            ),
+            ("मेल@उदाहरण.भारत", "mailto:मेल@xn--p1b6ci4b4b3a.xn--h2brj9c"),
+            ("mailto:Ünal@münchen.de", "mailto:ünal@xn--mnchen-3ya.de"),
+        ] {
+            let normalized = normalize(input).expect("valid internationalized address");
+            assert_eq!(normalized.text(), canonical, "{input}");
+            assert_eq!(
+                hash_identifier(input).expect("hashes").label.len(),
+                LABEL_LEN
+            );
+        }
+    }
+
+    /// Every short string over an alphabet that mixes the ASCII prefixes with
+    /// multi-byte characters: an answer, never a panic.
+    #[test]
+    fn no_input_panics_near_a_prefix_boundary() {
+        let alphabet = [
+            "t", "e", "l", ":", "h", "a", "s", "m", "/", "@", "+", "1", "é", "и", "用", "😀",
+        ];
+        let mut inputs = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = inputs
+                .iter()
+                .flat_map(|prefix| alphabet.iter().map(move |c| format!("{prefix}{c}")))
+                .collect();
+            inputs.extend(longer);
+            inputs.dedup();
+        }
+        for prefix in ["hash:", "tel:", "mailto:", "mimi://", "HASH:", "Tel:"] {
+            for tail in ["é", "и@x.ru", "用", "😀@a.b"] {
+                inputs.push(format!("{prefix}{tail}"));
+                inputs.push(format!("{}{tail}", &prefix[..prefix.len() - 1]));
+            }
+        }
+        for input in &inputs {
+            let _ = normalize(input);
+        }
+    }
 
     #[test]
     fn profile_vectors_hold() {

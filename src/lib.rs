@@ -23,6 +23,7 @@ pub mod lookup;
 pub mod mapping;
 pub mod name_key;
 pub mod node_index;
+pub mod panic_guard;
 pub mod query;
 pub mod rrset;
 pub mod server;

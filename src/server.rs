@@ -50,6 +50,8 @@ pub struct RunningServer {
     pub admin_socket: std::path::PathBuf,
     /// The admin API's TCP address, when configured.
     pub admin_tcp: Option<SocketAddr>,
+    /// What the UDP workers dropped (port-0 sources, failed sends).
+    pub udp_counters: Arc<udp::UdpCounters>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     /// Builds the in-memory index; not a listener, so not in `tasks`.
@@ -149,14 +151,17 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let mut tasks = JoinSet::new();
     let mut udp_addresses = Vec::new();
     let mut tcp_addresses = Vec::new();
+    let udp_counters = Arc::new(udp::UdpCounters::default());
     for (bound, udp_socket, tcp_listener) in dns_listeners {
         udp_addresses.push(bound);
         tcp_addresses.push(bound);
         for _ in 0..config.udp_workers {
             let (socket, catalog, shutdown) =
                 (udp_socket.clone(), catalog.clone(), shutdown.clone());
-            let log_queries = config.log_queries;
-            tasks.spawn_blocking(move || udp::serve(socket, catalog, shutdown, log_queries));
+            let (log_queries, counters) = (config.log_queries, udp_counters.clone());
+            tasks.spawn_blocking(move || {
+                udp::serve(socket, catalog, shutdown, log_queries, counters)
+            });
         }
         let limits = tcp::TcpLimits {
             max_connections: config.tcp_max_connections,
@@ -224,6 +229,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         catalog,
         admin_socket,
         admin_tcp,
+        udp_counters,
         shutdown,
         tasks,
         index_task,

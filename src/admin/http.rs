@@ -172,6 +172,21 @@ async fn put_identifier(
     Ok(Json(result).into_response())
 }
 
+async fn add_mappings(
+    State(state): State<AppState>,
+    path: ZoneAndItem,
+    body: Body,
+) -> Result<Response, AdminError> {
+    let (zone, identifier) = path_parts(path)?;
+    let request: PutIdentifier = read_json(body, state.max_body_bytes).await?;
+    let result = state
+        .service
+        .add_mappings(&zone, &identifier, &request.mappings)
+        .await?;
+    info!(zone = %zone, serial = result.serial, "identifier mappings added");
+    Ok(Json(result).into_response())
+}
+
 async fn get_identifier(
     State(state): State<AppState>,
     path: ZoneAndItem,
@@ -278,6 +293,23 @@ async fn delete_rrset(
     Ok(Json(result).into_response())
 }
 
+/// A panic in a handler becomes a plain 500: the message (which may quote
+/// the request) goes nowhere, and the connection's other requests go on.
+async fn catch_panic(request: Request<Body>, next: Next) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => AdminError::new(
+            ErrorKind::Internal,
+            "internal error; the server log says where",
+        )
+        .into_response(),
+    }
+}
+
 async fn no_route() -> AdminError {
     AdminError::new(
         ErrorKind::NotFound,
@@ -310,6 +342,10 @@ pub fn router(service: Arc<AdminService>, max_body_bytes: usize) -> Router {
                 .put(put_identifier)
                 .delete(delete_identifier),
         )
+        .route(
+            "/v1/zones/{zone}/identifiers/{identifier}/mappings",
+            post(add_mappings),
+        )
         .route("/v1/zones/{zone}/batch", post(batch))
         .route("/v1/zones/{zone}/export", get(export))
         .route(
@@ -318,6 +354,7 @@ pub fn router(service: Arc<AdminService>, max_body_bytes: usize) -> Router {
         )
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
+        .layer(axum::middleware::from_fn(catch_panic))
         .with_state(state)
 }
 

@@ -109,12 +109,18 @@ impl From<CatalogError> for AdminError {
     }
 }
 
-type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+type Writes = crate::catalog::RrsetWrites;
 
 /// Normalizes and hashes an identifier; a bad one is the client's error.
 fn hash(identifier: &str) -> Result<HashedIdentifier, AdminError> {
     hash_identifier(identifier)
         .map_err(|e| AdminError::new(ErrorKind::BadIdentifier, e.to_string()))
+}
+
+/// An identifier's TXT and SVCB RRsets, validated and encoded.
+struct EncodedMappings {
+    txt: Vec<u8>,
+    svcb: Vec<u8>,
 }
 
 pub struct AdminService {
@@ -181,30 +187,55 @@ impl AdminService {
         Ok(self.catalog.store().rrset(&full)?)
     }
 
-    /// The writes that replace an identifier's mappings, after full validation.
-    fn put_writes(
-        &self,
+    /// Validates mappings and encodes their RRsets; reads no stored data,
+    /// so it runs before the write lock is taken.
+    fn encode_mappings(
         zone: &ServedZone,
-        hashed: &HashedIdentifier,
         mappings: &[Mapping],
-    ) -> Result<Writes, AdminError> {
+    ) -> Result<EncodedMappings, AdminError> {
         let mappings = validate_mappings(mappings, zone.discovery.max_mappings)
             .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
         let crate::mapping::MappingRdatas { svcb, txt } = mapping_rdatas(&mappings)
             .map_err(|e| AdminError::new(ErrorKind::BadMapping, e.to_string()))?;
+        let ttl = zone.discovery.ttl;
+        Ok(EncodedMappings {
+            txt: encode_rrset(RrsetOwner::Admin, ttl, &txt),
+            svcb: encode_rrset(RrsetOwner::Admin, ttl, &svcb),
+        })
+    }
+
+    /// The writes that replace an identifier's mappings; runs under the
+    /// write lock (it checks what is stored at the name).
+    fn put_writes(
+        &self,
+        zone: &ServedZone,
+        hashed: &HashedIdentifier,
+        encoded: EncodedMappings,
+    ) -> Result<Writes, AdminError> {
         let node = Self::identifier_node(zone, hashed);
         self.check_identifier_node(zone, &node)?;
-        let ttl = zone.discovery.ttl;
         Ok(vec![
-            (
-                rrset_key(&node, rtype::TXT),
-                Some(encode_rrset(RrsetOwner::Admin, ttl, &txt)),
-            ),
-            (
-                rrset_key(&node, rtype::SVCB),
-                Some(encode_rrset(RrsetOwner::Admin, ttl, &svcb)),
-            ),
+            (rrset_key(&node, rtype::TXT), Some(encoded.txt)),
+            (rrset_key(&node, rtype::SVCB), Some(encoded.svcb)),
         ])
+    }
+
+    /// The mappings stored for an identifier (empty when none are).
+    fn stored_mappings(
+        &self,
+        zone: &ServedZone,
+        hashed: &HashedIdentifier,
+    ) -> Result<Option<Vec<Mapping>>, AdminError> {
+        let node = Self::identifier_node(zone, hashed);
+        let txt = self.stored(zone, &rrset_key(&node, rtype::TXT))?;
+        let svcb = self.stored(zone, &rrset_key(&node, rtype::SVCB))?;
+        if txt.is_none() && svcb.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(mappings_from_rdatas(
+            svcb.iter().flat_map(|s| s.rdatas()),
+            txt.iter().flat_map(|t| t.rdatas()),
+        )))
     }
 
     /// RRsets at an identifier's name must all be ours to replace.
@@ -251,11 +282,51 @@ impl AdminService {
     ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let hashed = hash(identifier)?;
-        let writes = self.put_writes(&served, &hashed, mappings)?;
-        let serial = self.catalog.apply(&served.origin, writes).await?;
+        let encoded = Self::encode_mappings(&served, mappings)?;
+        let serial = self
+            .catalog
+            .apply_with(&served.origin, |zone| {
+                self.put_writes(zone, &hashed, encoded)
+            })
+            .await?;
         Ok(WriteResult {
             serial,
             applied: 1,
+            identifier: Some(hashed.reference()),
+        })
+    }
+
+    /// Appends mappings to an identifier's set (creating it when there is
+    /// none), reading the current set under the write lock so concurrent
+    /// appends all land.
+    pub async fn add_mappings(
+        &self,
+        zone: &str,
+        identifier: &str,
+        mappings: &[Mapping],
+    ) -> Result<WriteResult, AdminError> {
+        let served = self.zone(zone)?;
+        let hashed = hash(identifier)?;
+        if mappings.is_empty() {
+            return Err(AdminError::new(
+                ErrorKind::BadMapping,
+                "mappings is empty; give at least one to add",
+            ));
+        }
+        // Validate the new ones alone first, so their errors name their own index.
+        Self::encode_mappings(&served, mappings)?;
+        let serial = self
+            .catalog
+            .apply_with(&served.origin, |zone| {
+                let mut all = self.stored_mappings(zone, &hashed)?.unwrap_or_default();
+                all.extend_from_slice(mappings);
+                let encoded = Self::encode_mappings(zone, &all)?;
+                self.put_writes(zone, &hashed, encoded)
+            })
+            .await?;
+        Ok(WriteResult {
+            serial,
+            applied: mappings.len(),
             identifier: Some(hashed.reference()),
         })
     }
@@ -267,8 +338,10 @@ impl AdminService {
     ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let hashed = hash(identifier)?;
-        let writes = self.delete_writes(&served, &hashed)?;
-        let serial = self.catalog.apply(&served.origin, writes).await?;
+        let serial = self
+            .catalog
+            .apply_with(&served.origin, |zone| self.delete_writes(zone, &hashed))
+            .await?;
         Ok(WriteResult {
             serial,
             applied: 1,
@@ -283,19 +356,12 @@ impl AdminService {
     ) -> Result<IdentifierRecord, AdminError> {
         let served = self.zone(zone)?;
         let hashed = hash(identifier)?;
-        let node = Self::identifier_node(&served, &hashed);
-        let txt = self.stored(&served, &rrset_key(&node, rtype::TXT))?;
-        let svcb = self.stored(&served, &rrset_key(&node, rtype::SVCB))?;
-        if txt.is_none() && svcb.is_none() {
-            return Err(AdminError::new(
+        let mappings = self.stored_mappings(&served, &hashed)?.ok_or_else(|| {
+            AdminError::new(
                 ErrorKind::NotFound,
                 "no mappings are published for this identifier",
-            ));
-        }
-        let mappings = mappings_from_rdatas(
-            svcb.iter().flat_map(|s| s.rdatas()),
-            txt.iter().flat_map(|t| t.rdatas()),
-        );
+            )
+        })?;
         Ok(IdentifierRecord {
             identifier: hashed.reference(),
             owner: Self::owner_name(&served, &hashed),
@@ -336,18 +402,32 @@ impl AdminService {
             }
             hashed.push(operation_hash);
         }
-        let mut writes = Vec::with_capacity(operations.len() * 2);
-        for (index, (operation, operation_hash)) in operations.iter().zip(&hashed).enumerate() {
-            let operation_writes = match operation {
-                BatchOperation::Put { mappings, .. } => {
-                    self.put_writes(&served, operation_hash, mappings)
-                }
-                BatchOperation::Delete { .. } => self.delete_writes(&served, operation_hash),
-            }
-            .map_err(|e| e.in_operation(index))?;
-            writes.extend(operation_writes);
+        let mut encoded = Vec::with_capacity(operations.len());
+        for (index, operation) in operations.iter().enumerate() {
+            encoded.push(match operation {
+                BatchOperation::Put { mappings, .. } => Some(
+                    Self::encode_mappings(&served, mappings).map_err(|e| e.in_operation(index))?,
+                ),
+                BatchOperation::Delete { .. } => None,
+            });
         }
-        let serial = self.catalog.apply(&served.origin, writes).await?;
+        let serial = self
+            .catalog
+            .apply_with(&served.origin, |zone| {
+                let mut writes = Vec::with_capacity(operations.len() * 2);
+                for (index, (encoded, operation_hash)) in
+                    encoded.into_iter().zip(&hashed).enumerate()
+                {
+                    let operation_writes = match encoded {
+                        Some(encoded) => self.put_writes(zone, operation_hash, encoded),
+                        None => self.delete_writes(zone, operation_hash),
+                    }
+                    .map_err(|e| e.in_operation(index))?;
+                    writes.extend(operation_writes);
+                }
+                Ok::<_, AdminError>(writes)
+            })
+            .await?;
         Ok(WriteResult {
             serial,
             applied: operations.len(),
@@ -558,12 +638,14 @@ impl AdminService {
                 "the apex NS RRset belongs to the zone file",
             ));
         }
-        self.check_rrset_writable(&served, &node, u16::from(record_type))?;
         let key = rrset_key(&node, u16::from(record_type));
         let value = encode_rrset(RrsetOwner::Admin, body.ttl, &rdatas);
         let serial = self
             .catalog
-            .apply(&served.origin, vec![(key, Some(value))])
+            .apply_with(&served.origin, |zone| {
+                self.check_rrset_writable(zone, &node, u16::from(record_type))?;
+                Ok::<_, AdminError>(vec![(key, Some(value))])
+            })
             .await?;
         Ok(WriteResult {
             serial,
@@ -581,23 +663,25 @@ impl AdminService {
         let served = self.zone(zone)?;
         let (owner, node, record_type) = self.rrset_target(&served, name, record_type)?;
         let key = rrset_key(&node, u16::from(record_type));
-        let stored = self.stored(&served, &key)?.ok_or_else(|| {
-            AdminError::new(
-                ErrorKind::NotFound,
-                format!("no {record_type} RRset at {owner}"),
-            )
-        })?;
-        if stored.owner() != RrsetOwner::Admin {
-            return Err(AdminError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the {record_type} RRset at {owner} belongs to the zone file; edit the zone file"
-                ),
-            ));
-        }
         let serial = self
             .catalog
-            .apply(&served.origin, vec![(key, None)])
+            .apply_with(&served.origin, |zone| {
+                let stored = self.stored(zone, &key)?.ok_or_else(|| {
+                    AdminError::new(
+                        ErrorKind::NotFound,
+                        format!("no {record_type} RRset at {owner}"),
+                    )
+                })?;
+                if stored.owner() != RrsetOwner::Admin {
+                    return Err(AdminError::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "the {record_type} RRset at {owner} belongs to the zone file; edit the zone file"
+                        ),
+                    ));
+                }
+                Ok(vec![(key, None)])
+            })
             .await?;
         Ok(WriteResult {
             serial,

@@ -233,23 +233,20 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 priority: put.priority,
                 tags: put.tag,
             };
-            let mut mappings = Vec::new();
-            if put.add {
-                match admin
+            let body = PutIdentifier {
+                mappings: vec![mapping],
+            };
+            // --add appends on the server, under its write lock: two
+            // concurrent appends both land.
+            let result: WriteResult = if put.add {
+                let append = format!("{path}/mappings");
+                admin
                     .client
-                    .call::<IdentifierRecord>(Method::GET, &path, None::<&()>)
-                    .await
-                {
-                    Ok(existing) => mappings = existing.mappings,
-                    Err(e) if e.status() == Some(404) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            mappings.push(mapping);
-            let result: WriteResult = admin
-                .client
-                .call(Method::PUT, &path, Some(&PutIdentifier { mappings }))
-                .await?;
+                    .call(Method::POST, &append, Some(&body))
+                    .await?
+            } else {
+                admin.client.call(Method::PUT, &path, Some(&body)).await?
+            };
             print_write(&result, admin.json, "published")?;
         }
         AdminCommand::Get(get) => {

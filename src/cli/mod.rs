@@ -94,6 +94,7 @@ pub fn default_socket(config: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    crate::panic_guard::install_redacting_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),

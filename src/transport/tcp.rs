@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::catalog::Catalog;
+use crate::panic_guard::guarded;
 use crate::query::{Transport, answer_packet};
 
 pub struct TcpLimits {
@@ -105,7 +106,8 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Ok(Ok(Some(()))) => {}
         }
-        let Some(response) = answer_packet(catalog, &message, Transport::Tcp) else {
+        let Some(response) = guarded(|| answer_packet(catalog, &message, Transport::Tcp)).flatten()
+        else {
             continue;
         };
         if log_queries {

@@ -6,12 +6,14 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::catalog::Catalog;
+use crate::panic_guard::guarded;
 use crate::query::{Transport, answer_packet};
 
 /// Datagrams received (and answered) per system call at most.
@@ -20,6 +22,22 @@ const BATCH: usize = 32;
 const SLOT: usize = 4096;
 /// How often a worker blocked on an idle socket looks at the shutdown token.
 pub const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+
+/// What the UDP workers dropped, for operators and tests.
+#[derive(Debug, Default)]
+pub struct UdpCounters {
+    /// Datagrams from source port 0: no reply can reach it (sending one
+    /// fails with EINVAL), so they are not answered at all.
+    pub port_zero_dropped: AtomicU64,
+    /// Replies the kernel refused to send (each skipped alone; the rest of
+    /// its batch is still sent).
+    pub send_failed: AtomicU64,
+}
+
+/// The source port of a datagram, if the family is one we serve.
+fn source_port(address: &libc::sockaddr_storage) -> Option<u16> {
+    peer(address).map(|from| from.port())
+}
 
 /// The sender of a datagram, for the query log.
 fn peer(address: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -54,6 +72,7 @@ pub fn serve(
     catalog: Arc<Catalog>,
     shutdown: CancellationToken,
     log_queries: bool,
+    counters: Arc<UdpCounters>,
 ) {
     let fd = socket.as_raw_fd();
     let mut buffers = vec![[0u8; SLOT]; BATCH];
@@ -104,7 +123,15 @@ pub fn serve(
         let mut answer_count = 0;
         for slot in 0..received {
             let length = (receive_headers[slot].msg_len as usize).min(SLOT);
-            let Some(response) = answer_packet(&catalog, &buffers[slot][..length], Transport::Udp)
+            // A reply to port 0 always fails; answering it would only
+            // waste work (and once cost the rest of the batch).
+            if source_port(&addresses[slot]) == Some(0) {
+                counters.port_zero_dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let packet = &buffers[slot][..length];
+            let Some(response) =
+                guarded(|| answer_packet(&catalog, packet, Transport::Udp)).flatten()
             else {
                 continue;
             };
@@ -143,11 +170,18 @@ pub fn serve(
             };
             if result <= 0 {
                 let error = std::io::Error::last_os_error();
-                if error.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
+                match error.kind() {
+                    std::io::ErrorKind::Interrupted => continue,
+                    // The socket is blocking: a full send buffer cannot
+                    // report WouldBlock, so every other error belongs to
+                    // the datagram at `sent` alone. Skip just that one.
+                    _ => {
+                        counters.send_failed.fetch_add(1, Ordering::Relaxed);
+                        debug!(error = %error, "UDP send failed; skipping that reply");
+                        sent += 1;
+                        continue;
+                    }
                 }
-                debug!(error = %error, "UDP send failed; dropping the rest of the batch");
-                break;
             }
             sent += result as usize;
         }

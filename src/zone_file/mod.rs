@@ -33,6 +33,9 @@ use crate::rrset::rdata_to_wire;
 
 /// How deep `$INCLUDE` may nest.
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// The most bytes one zone's files (the zone file and everything it
+/// includes) may hold together.
+pub const MAX_ZONE_BYTES: u64 = 1 << 30;
 
 /// Where a record came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +102,12 @@ struct ParsedRecord {
 }
 
 struct ReadState {
+    /// `$INCLUDE` may only read regular files inside this directory (the
+    /// canonical zones directory), so a zone file cannot publish
+    /// `/etc/shadow` or block on a FIFO.
+    include_root: PathBuf,
+    /// Bytes the zone's files may still add up to.
+    bytes_left: u64,
     origin: Name,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
@@ -157,10 +166,7 @@ fn read_file(
     depth: usize,
     records: &mut Vec<ParsedRecord>,
 ) -> Result<(), ZoneFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ZoneFileError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_bounded(path, &mut state.bytes_left)?;
     for entry in split_entries(&text, path)? {
         let location = Location {
             file: path.to_path_buf(),
@@ -189,6 +195,70 @@ fn read_file(
     Ok(())
 }
 
+/// Reads one zone or included file: a regular file (not a FIFO or a
+/// device), within the zone's remaining byte budget.
+fn read_bounded(path: &Path, bytes_left: &mut u64) -> Result<String, ZoneFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_error = |source| ZoneFileError::Read {
+        file: path.to_path_buf(),
+        source,
+    };
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (regular files
+    // ignore the flag).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_error)?;
+    let metadata = file.metadata().map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(ZoneFileError::Zone {
+            file: path.to_path_buf(),
+            message: "not a regular file".into(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(*bytes_left + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > *bytes_left {
+        return Err(ZoneFileError::Zone {
+            file: path.to_path_buf(),
+            message: format!("the zone's files are larger than {MAX_ZONE_BYTES} bytes together"),
+        });
+    }
+    *bytes_left -= bytes.len() as u64;
+    String::from_utf8(bytes).map_err(|_| ZoneFileError::Zone {
+        file: path.to_path_buf(),
+        message: "not UTF-8 text (write other octets as \\DDD escapes)".into(),
+    })
+}
+
+/// The file an `$INCLUDE` names, relative to the including file; it must
+/// resolve (links followed) to a file inside the zones directory.
+fn include_path(
+    including: &Path,
+    named: &str,
+    root: &Path,
+    location: &Location,
+) -> Result<PathBuf, ZoneFileError> {
+    let joined = including.parent().unwrap_or(Path::new(".")).join(named);
+    let resolved = joined
+        .canonicalize()
+        .map_err(|e| invalid(location, format!("$INCLUDE {named}: {e}")))?;
+    if !resolved.starts_with(root) {
+        return Err(invalid(
+            location,
+            format!(
+                "$INCLUDE {named}: only files inside the zones directory {} may be included",
+                root.display()
+            ),
+        ));
+    }
+    Ok(resolved)
+}
+
 fn read_directive(
     entry: &Entry,
     path: &Path,
@@ -214,7 +284,7 @@ fn read_directive(
             if depth >= MAX_INCLUDE_DEPTH {
                 return Err(invalid(location, "$INCLUDE nested too deeply"));
             }
-            let included = path.parent().unwrap_or(Path::new(".")).join(file);
+            let included = include_path(path, file, &state.include_root, location)?;
             let saved_origin = state.origin.clone();
             if let Some(origin) = entry.tokens.get(2) {
                 state.origin = parse_ascii_name(origin, &state.origin)
@@ -318,11 +388,70 @@ fn rdata_from_tokens(
     if matches!(record_type, RecordType::SVCB | RecordType::HTTPS) && rdata_tokens.len() >= 2 {
         rdata_tokens[1] = parse_ascii_name(&rdata_tokens[1], origin)?.to_ascii();
     }
-    let rdata_text = rdata_tokens.join(" ");
+    if let Some(expected) = fixed_token_count(record_type)
+        && rdata_tokens.len() != expected
+        && rdata_tokens.first().is_none_or(|t| t != "\\#")
+    {
+        return Err(format!(
+            "{record_type} data has {} fields; it takes exactly {expected}",
+            rdata_tokens.len()
+        ));
+    }
+    let rdata_text = rdata_tokens
+        .iter()
+        .map(|token| one_line_token(token))
+        .collect::<Vec<_>>()
+        .join(" ");
     if rdata_text.is_empty() {
         return Err(format!("{record_type} record has no data"));
     }
     parse_rdata(owner, ttl, record_type, &rdata_text, origin)
+}
+
+/// How many presentation tokens the RDATA of a fixed-layout type has; a
+/// record with more (`192.0.2.1 192.0.2.2` as one A) is an error, as in Knot
+/// and NSD, not silently cut.
+fn fixed_token_count(record_type: RecordType) -> Option<usize> {
+    Some(match record_type {
+        RecordType::A
+        | RecordType::AAAA
+        | RecordType::NS
+        | RecordType::CNAME
+        | RecordType::PTR
+        | RecordType::ANAME => 1,
+        RecordType::MX => 2,
+        RecordType::CAA => 3,
+        RecordType::SRV => 4,
+        RecordType::SOA => 7,
+        RecordType::HINFO => 2,
+        _ => return None,
+    })
+}
+
+/// A token with every control character written as a `\DDD` escape (RFC
+/// 1035 §5.1), so the record handed to hickory's master-file parser is one
+/// line: an escaped or quoted line break can never start a new entry (such
+/// as an `$INCLUDE` smuggled in through the admin API's RDATA).
+fn one_line_token(token: &str) -> String {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(next) if next.is_ascii_control() => {
+                    out.push_str(&format!("\\{:03}", next as u32));
+                }
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            c if c.is_ascii_control() => out.push_str(&format!("\\{:03}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Parses and checks the presentation form of one RDATA (as in a zone file,
@@ -337,8 +466,14 @@ pub fn rdata_wire_from_text(
         file: PathBuf::from("(request)"),
         line: 1,
     };
-    let entries = split_entries(text, &location.file).map_err(|e| e.to_string())?;
-    let tokens: Vec<String> = entries.into_iter().flat_map(|entry| entry.tokens).collect();
+    let mut entries = split_entries(text, &location.file).map_err(|e| e.to_string())?;
+    if entries.len() > 1 {
+        return Err(
+            "the data spans more than one record (a line break outside quotes or parentheses)"
+                .into(),
+        );
+    }
+    let tokens: Vec<String> = entries.pop().map(|entry| entry.tokens).unwrap_or_default();
     let rdata = rdata_from_tokens(owner, 0, record_type, &tokens, origin)?;
     if rdata.record_type() != record_type {
         return Err(format!(
@@ -450,7 +585,17 @@ pub fn origin_from_file_name(path: &Path) -> Result<Name, ZoneFileError> {
 
 /// Reads, parses and checks one zone file whose origin is `origin`.
 pub fn load_zone_file(path: &Path, origin: &Name) -> Result<ZoneContent, ZoneFileError> {
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let include_root = directory
+        .canonicalize()
+        .or_else(|_| Path::new(".").canonicalize())
+        .map_err(|source| ZoneFileError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
     let mut state = ReadState {
+        include_root,
+        bytes_left: MAX_ZONE_BYTES,
         origin: origin.clone(),
         default_ttl: None,
         last_ttl: None,
@@ -770,5 +915,95 @@ mod tests {
         .expect("loads");
         assert_eq!(zone.warnings.len(), 1, "{:?}", zone.warnings);
         assert!(zone.warnings[0].contains("occluded"));
+    }
+
+    fn zone_dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        dir
+    }
+
+    fn load_from(dir: &Path) -> Result<ZoneContent, ZoneFileError> {
+        let path = dir.join("example.test.zone");
+        let origin = origin_from_file_name(&path).expect("origin");
+        load_zone_file(&path, &origin)
+    }
+
+    #[test]
+    fn include_inside_the_zones_directory_loads() {
+        let dir = zone_dir_with(&[
+            ("example.test.zone", &format!("{GOOD}$INCLUDE part.inc\n")),
+            ("part.inc", "extra IN A 192.0.2.9\n"),
+        ]);
+        let zone = load_from(dir.path()).expect("loads");
+        assert!(
+            zone.rrsets
+                .values()
+                .any(|r| r.name.to_ascii() == "extra.example.test.")
+        );
+    }
+
+    /// Regression: `$INCLUDE` read any file on the machine and published it.
+    #[test]
+    fn include_outside_the_zones_directory_is_refused() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret"), "secret IN TXT \"hunter2\"\n")
+            .expect("write");
+        for target in [
+            outside.path().join("secret").display().to_string(),
+            "../secret".to_string(),
+            "/etc/hostname".to_string(),
+        ] {
+            let dir =
+                zone_dir_with(&[("example.test.zone", &format!("{GOOD}$INCLUDE {target}\n"))]);
+            let error = load_from(dir.path())
+                .expect_err("must not load")
+                .to_string();
+            assert!(
+                error.contains("only files inside the zones directory")
+                    || error.contains("No such file"),
+                "{target}: {error}"
+            );
+        }
+        // A link inside the directory that points out of it is refused too.
+        let dir = zone_dir_with(&[("example.test.zone", &format!("{GOOD}$INCLUDE link.inc\n"))]);
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link.inc"))
+            .expect("symlink");
+        let error = load_from(dir.path())
+            .expect_err("must not load")
+            .to_string();
+        assert!(
+            error.contains("only files inside the zones directory"),
+            "{error}"
+        );
+    }
+
+    /// Regression: a FIFO (or /dev/zero) behind `$INCLUDE` blocked or ate memory.
+    #[test]
+    fn include_of_a_non_regular_file_is_refused() {
+        let dir = zone_dir_with(&[("example.test.zone", &format!("{GOOD}$INCLUDE pipe.inc\n"))]);
+        let fifo = dir.path().join("pipe.inc");
+        let c_path = std::ffi::CString::new(fifo.display().to_string()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+        let error = load_from(dir.path())
+            .expect_err("must not load")
+            .to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+    }
+
+    #[test]
+    fn extra_fields_in_fixed_layout_rdata_are_errors() {
+        assert!(error_of(&format!("{GOOD}two IN A 192.0.2.1 192.0.2.2\n")).contains("exactly 1"));
+        assert!(error_of(&format!("{GOOD}mx IN MX 10 a b\n")).contains("exactly 2"));
+    }
+
+    #[test]
+    fn control_characters_become_escapes() {
+        assert_eq!(one_line_token("a\\\nb"), "a\\010b");
+        assert_eq!(one_line_token("\"a\nb\""), "\"a\\010b\"");
+        assert_eq!(one_line_token("a\\.b"), "a\\.b");
     }
 }
