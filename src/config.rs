@@ -74,6 +74,9 @@ pub struct AdminSection {
     pub token_file: Option<PathBuf>,
     pub allow_non_loopback: Option<bool>,
     pub max_body_kb: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
 }
 
 /// How identifiers are published in one zone.
@@ -123,6 +126,8 @@ pub struct AdminSettings {
     pub tcp_listen: Option<SocketAddr>,
     pub token_file: Option<PathBuf>,
     pub max_body_bytes: usize,
+    /// How slow clients are cut off, on each admin listener.
+    pub limits: crate::admin::listener::ConnectionLimits,
 }
 
 impl Default for AdminSettings {
@@ -132,6 +137,7 @@ impl Default for AdminSettings {
             tcp_listen: None,
             token_file: None,
             max_body_bytes: 8 << 20,
+            limits: crate::admin::listener::ConnectionLimits::default(),
         }
     }
 }
@@ -290,6 +296,20 @@ impl Config {
                     .admin
                     .max_body_kb
                     .map_or(defaults.admin.max_body_bytes, |kb| kb << 10),
+                limits: crate::admin::listener::ConnectionLimits {
+                    max_connections: file
+                        .admin
+                        .max_connections
+                        .unwrap_or(defaults.admin.limits.max_connections),
+                    header_timeout: file
+                        .admin
+                        .header_timeout_secs
+                        .map_or(defaults.admin.limits.header_timeout, Duration::from_secs),
+                    body_timeout: file
+                        .admin
+                        .body_timeout_secs
+                        .map_or(defaults.admin.limits.body_timeout, Duration::from_secs),
+                },
             },
         };
         if let Some(address) = config.admin.tcp_listen {
@@ -303,6 +323,15 @@ impl Config {
                     "admin.tcp-listen = {address} is not a loopback address; set admin.allow-non-loopback = true to allow it (plain HTTP)"
                 )));
             }
+        }
+        let limits = &config.admin.limits;
+        if limits.max_connections == 0
+            || limits.header_timeout.is_zero()
+            || limits.body_timeout.is_zero()
+        {
+            return Err(invalid(
+                "admin.max-connections, admin.header-timeout-secs and admin.body-timeout-secs must be at least 1".into(),
+            ));
         }
         if config.admin.max_body_bytes < 1024 {
             return Err(invalid("admin.max-body-kb must be at least 1".into()));

@@ -176,10 +176,12 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         ));
     }
     let service = Arc::new(AdminService::new(catalog.clone()));
-    let router = admin_http::router(service, config.admin.max_body_bytes);
+    let limits = config.admin.limits;
+    let router = admin_http::router(service, config.admin.max_body_bytes, limits.body_timeout);
     tasks.spawn(admin_http::serve_unix(
         unix_listener,
         router.clone(),
+        limits,
         shutdown.clone(),
     ));
     let mut admin_tcp = None;
@@ -189,6 +191,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             listener,
             router,
             token,
+            limits,
             shutdown.clone(),
         ));
     }

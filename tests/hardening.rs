@@ -335,3 +335,177 @@ async fn concurrent_appends_all_land() {
     assert_eq!(read.mappings.len(), 12);
     server.server.shutdown().await;
 }
+
+mod admin_listeners {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::{TcpStream, UnixStream};
+
+    use super::common::{Ask, repo_path, start_server_with};
+    use mimidns::admin::listener::ConnectionLimits;
+
+    const LIMITS: ConnectionLimits = ConnectionLimits {
+        max_connections: 4,
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(2),
+    };
+
+    async fn start(token_file: Option<std::path::PathBuf>) -> super::common::TestServer {
+        start_server_with(
+            &repo_path("tests/zones"),
+            tempfile::tempdir().expect("data dir"),
+            |config| {
+                config.admin.limits = LIMITS;
+                if let Some(token_file) = token_file {
+                    config.admin.tcp_listen = Some("127.0.0.1:0".parse().expect("address"));
+                    config.admin.token_file = Some(token_file);
+                }
+            },
+        )
+        .await
+    }
+
+    /// Reads until EOF or `limit`; returns what came and when the stream ended.
+    async fn read_until_closed(
+        stream: &mut (impl AsyncRead + Unpin),
+        limit: Duration,
+    ) -> (String, Option<Duration>) {
+        let started = Instant::now();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 1024];
+        loop {
+            match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buffer)).await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    return (
+                        String::from_utf8_lossy(&received).into(),
+                        Some(started.elapsed()),
+                    );
+                }
+                Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+                Err(_) => return (String::from_utf8_lossy(&received).into(), None),
+            }
+        }
+    }
+
+    async fn write(stream: &mut (impl AsyncWrite + Unpin), bytes: &str) {
+        stream.write_all(bytes.as_bytes()).await.expect("write");
+    }
+
+    /// Regression: a client that sends half a header and waits held its
+    /// connection (and descriptor) forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_headers_are_cut_off() {
+        let server = start(None).await;
+        let mut stream = UnixStream::connect(&server.server.admin_socket)
+            .await
+            .expect("connect");
+        write(&mut stream, "GET /v1/zones HTTP/1.1\r\nHost: x\r\n").await;
+        let (_, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+        let closed = closed.expect("the server closes a connection whose headers stall");
+        assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+        // An idle connection that never sends anything is closed too.
+        let mut idle = UnixStream::connect(&server.server.admin_socket)
+            .await
+            .expect("connect");
+        let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+        assert!(closed.is_some(), "an idle connection is closed");
+        server.server.shutdown().await;
+    }
+
+    /// A body that stalls gets 408 once the body timeout passes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_bodies_get_408() {
+        let server = start(None).await;
+        let mut stream = UnixStream::connect(&server.server.admin_socket)
+            .await
+            .expect("connect");
+        write(
+            &mut stream,
+            "POST /v1/zones/example.test./batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"oper",
+        )
+        .await;
+        let (reply, _) = read_until_closed(&mut stream, Duration::from_secs(6)).await;
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+        assert!(reply.contains("request_timeout"), "{reply}");
+        server.server.shutdown().await;
+    }
+
+    /// Regression: idle admin connections were unbounded and could take every
+    /// descriptor; now the extra ones are closed at once and DNS is unaffected.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_connections_are_capped() {
+        let server = start(None).await;
+        let socket = server.server.admin_socket.clone();
+        let mut held = Vec::new();
+        for _ in 0..LIMITS.max_connections {
+            let mut stream = UnixStream::connect(&socket).await.expect("connect");
+            write(&mut stream, "GET /health HTTP/1.1\r\nHost: x\r\n").await;
+            held.push(stream);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut extra = UnixStream::connect(&socket).await.expect("connect");
+        let _ = extra
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let (reply, closed) = read_until_closed(&mut extra, Duration::from_millis(800)).await;
+        assert!(
+            closed.is_some() && reply.is_empty(),
+            "over the cap: {reply:?}"
+        );
+        let address = server.address;
+        let dns = tokio::task::spawn_blocking(move || {
+            super::common::ask(
+                address,
+                "example.test.",
+                hickory_proto::rr::RecordType::SOA,
+                Ask::UDP,
+            )
+        })
+        .await
+        .expect("query");
+        assert_eq!(dns.answers.len(), 1, "DNS still answers");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = UnixStream::connect(&socket).await.expect("connect");
+        write(
+            &mut again,
+            "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let (reply, _) = read_until_closed(&mut again, Duration::from_secs(3)).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        server.server.shutdown().await;
+    }
+
+    /// The bearer token is checked on the headers: a wrong one gets 401 at
+    /// once, without the server waiting for the announced body.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn token_is_checked_before_the_body() {
+        let token_dir = tempfile::tempdir().expect("tempdir");
+        let token_file = token_dir.path().join("token");
+        std::fs::write(&token_file, "0123456789abcdef0123").expect("token");
+        let server = start(Some(token_file)).await;
+        let address = server.server.admin_tcp.expect("tcp listener");
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        write(
+            &mut stream,
+            "PUT /v1/zones/example.test./identifiers/%2B14155550100 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-token-wrong-token\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n",
+        )
+        .await;
+        let started = Instant::now();
+        let mut buffer = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .expect("an answer before the body")
+            .expect("read");
+        let reply = String::from_utf8_lossy(&buffer[..n]);
+        assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+        assert!(
+            started.elapsed() < LIMITS.body_timeout,
+            "answered without waiting"
+        );
+        server.server.shutdown().await;
+    }
+}

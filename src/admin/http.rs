@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::api::{ApiError, Batch, Health, PutIdentifier, PutRrset};
+use super::listener::ConnectionLimits;
 use super::service::{AdminError, AdminService, ErrorKind};
 
 #[derive(Debug, Error)]
@@ -50,6 +51,7 @@ pub enum AdminListenError {
 struct AppState {
     service: Arc<AdminService>,
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
 }
 
 impl IntoResponse for AdminError {
@@ -100,13 +102,26 @@ fn redact_json_error(error: &serde_json::Error) -> String {
     out
 }
 
-async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, AdminError> {
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        AdminError::new(
-            ErrorKind::PayloadTooLarge,
-            format!("request body is larger than {limit} bytes"),
-        )
-    })?;
+async fn read_json<T: DeserializeOwned>(body: Body, state: &AppState) -> Result<T, AdminError> {
+    let limit = state.max_body_bytes;
+    let reading = axum::body::to_bytes(body, limit);
+    let bytes: Bytes = tokio::time::timeout(state.body_timeout, reading)
+        .await
+        .map_err(|_| {
+            AdminError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    state.body_timeout.as_secs()
+                ),
+            )
+        })?
+        .map_err(|_| {
+            AdminError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("request body is larger than {limit} bytes"),
+            )
+        })?;
     // Valid bodies decode once, untracked; only a bad one is decoded again
     // with the path tracking that names the field in the error (it costs
     // about as much as the decoding itself on a 5,000-operation batch).
@@ -163,7 +178,7 @@ async fn put_identifier(
     body: Body,
 ) -> Result<Response, AdminError> {
     let (zone, identifier) = path_parts(path)?;
-    let request: PutIdentifier = read_json(body, state.max_body_bytes).await?;
+    let request: PutIdentifier = read_json(body, &state).await?;
     let result = state
         .service
         .put_identifier(&zone, &identifier, &request.mappings)
@@ -178,7 +193,7 @@ async fn add_mappings(
     body: Body,
 ) -> Result<Response, AdminError> {
     let (zone, identifier) = path_parts(path)?;
-    let request: PutIdentifier = read_json(body, state.max_body_bytes).await?;
+    let request: PutIdentifier = read_json(body, &state).await?;
     let result = state
         .service
         .add_mappings(&zone, &identifier, &request.mappings)
@@ -211,7 +226,7 @@ async fn batch(
     body: Body,
 ) -> Result<Response, AdminError> {
     let zone = path_parts(path)?;
-    let request: Batch = read_json(body, state.max_body_bytes).await?;
+    let request: Batch = read_json(body, &state).await?;
     let result = state.service.batch(&zone, &request.operations).await?;
     info!(zone = %zone, serial = result.serial, operations = result.applied, "batch applied");
     Ok(Json(result).into_response())
@@ -271,7 +286,7 @@ async fn put_rrset(
     body: Body,
 ) -> Result<Response, AdminError> {
     let (zone, name, record_type) = path_parts(path)?;
-    let request: PutRrset = read_json(body, state.max_body_bytes).await?;
+    let request: PutRrset = read_json(body, &state).await?;
     let result = state
         .service
         .put_rrset(&zone, &name, &record_type, &request)
@@ -328,10 +343,15 @@ async fn no_method() -> Response {
 }
 
 /// The admin API's routes.
-pub fn router(service: Arc<AdminService>, max_body_bytes: usize) -> Router {
+pub fn router(
+    service: Arc<AdminService>,
+    max_body_bytes: usize,
+    body_timeout: std::time::Duration,
+) -> Router {
     let state = AppState {
         service,
         max_body_bytes,
+        body_timeout,
     };
     Router::new()
         .route("/health", get(health))
@@ -380,13 +400,13 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
 }
 
 /// Serves the admin API on a Unix socket until `shutdown`.
-pub async fn serve_unix(listener: UnixListener, router: Router, shutdown: CancellationToken) {
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        warn!(error = %e, "admin socket listener stopped");
-    }
+pub async fn serve_unix(
+    listener: UnixListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    super::listener::serve(listener, router, limits, shutdown).await;
 }
 
 /// Reads the bearer token (surrounding white space ignored).
@@ -429,17 +449,20 @@ async fn require_bearer(
     next.run(request).await
 }
 
-/// Serves the admin API on TCP behind the bearer token until `shutdown`.
+/// Binds the admin TCP listener.
 pub async fn bind_tcp(address: SocketAddr) -> Result<TcpListener, AdminListenError> {
     TcpListener::bind(address)
         .await
         .map_err(|source| AdminListenError::Tcp { address, source })
 }
 
+/// Serves the admin API on TCP behind the bearer token until `shutdown`.
+/// The token is checked on the headers, before any of the body is read.
 pub async fn serve_tcp(
     listener: TcpListener,
     router: Router,
     token: Vec<u8>,
+    limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) {
     let token = Arc::new(token);
@@ -448,12 +471,7 @@ pub async fn serve_tcp(
             require_bearer(token.clone(), headers, request, next)
         },
     ));
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        warn!(error = %e, "admin TCP listener stopped");
-    }
+    super::listener::serve(listener, router, limits, shutdown).await;
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ pub enum ErrorKind {
     Conflict,
     BadRequest,
     PayloadTooLarge,
+    Timeout,
     Unauthorized,
     Internal,
 }
@@ -50,6 +51,7 @@ impl ErrorKind {
             Self::Conflict => "conflict",
             Self::BadRequest => "bad_request",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::Timeout => "request_timeout",
             Self::Unauthorized => "unauthorized",
             Self::Internal => "internal",
         }
@@ -62,6 +64,7 @@ impl ErrorKind {
             Self::BadMapping => 422,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
+            Self::Timeout => 408,
             Self::Unauthorized => 401,
             Self::Internal => 500,
         }

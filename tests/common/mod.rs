@@ -31,7 +31,16 @@ pub async fn start_server(zones_dir: &Path) -> TestServer {
 }
 
 pub async fn start_server_in(zones_dir: &Path, data_dir: tempfile::TempDir) -> TestServer {
-    let config = Config {
+    start_server_with(zones_dir, data_dir, |_| {}).await
+}
+
+/// Starts mimidns with the test defaults changed by `adjust`.
+pub async fn start_server_with(
+    zones_dir: &Path,
+    data_dir: tempfile::TempDir,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
+    let mut config = Config {
         listen: vec!["127.0.0.1:0".parse().expect("address")],
         zones_dir: zones_dir.to_path_buf(),
         data_dir: data_dir.path().to_path_buf(),
@@ -41,6 +50,7 @@ pub async fn start_server_in(zones_dir: &Path, data_dir: tempfile::TempDir) -> T
         answer_cache_entries: 10_000,
         ..Config::default()
     };
+    adjust(&mut config);
     let server = mimidns::server::start(&config)
         .await
         .expect("server starts");
