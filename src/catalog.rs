@@ -53,6 +53,14 @@ pub enum CatalogError {
     BadSoa(String),
     #[error("zone {0} is not served")]
     UnknownZone(String),
+    #[error(
+        "the store lost acknowledged writes to zone {origin}: serial {acknowledged} was acknowledged, the store holds {stored:?}; it is corrupt: restore the data directory from a backup (or remove it and re-import)"
+    )]
+    LostWrites {
+        origin: String,
+        acknowledged: u32,
+        stored: Option<u32>,
+    },
 }
 
 /// What the query path knows about one served zone.
@@ -173,6 +181,7 @@ impl Catalog {
         zones_dir: &Path,
         policy: &DiscoveryPolicy,
     ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
+        check_acknowledged(&store)?;
         let files = zone_files(zones_dir)?;
         let mut zones = ZoneMap::new();
         let mut reports = Vec::new();
@@ -361,6 +370,27 @@ fn soa_rrset_with_serial(soa: &StoredRrset, serial: u32) -> Option<Vec<u8>> {
     let rdata = soa.rdatas().next()?;
     let patched = soa_with_serial(rdata, serial)?;
     Some(encode_rrset(soa.owner(), soa.ttl(), &[patched]))
+}
+
+/// Refuses a store whose zones are behind the serials it acknowledged:
+/// it lost durable writes (a corrupt log tail sled dropped on recovery).
+pub fn check_acknowledged(store: &Store) -> Result<(), CatalogError> {
+    let metas: HashMap<Vec<u8>, ZoneMeta> = store.zone_metas()?.into_iter().collect();
+    for (origin_key, acknowledged) in store.acknowledged_serials() {
+        let stored = metas.get(&origin_key);
+        if stored.is_none_or(|meta| serial_greater(acknowledged, meta.serial)) {
+            let origin = stored.map_or_else(
+                || data_encoding::HEXLOWER.encode(&origin_key),
+                |meta| meta.origin.clone(),
+            );
+            return Err(CatalogError::LostWrites {
+                origin,
+                acknowledged,
+                stored: stored.map(|meta| meta.serial),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The `*.zone` files of a directory, sorted.
@@ -633,5 +663,40 @@ mod tests {
         let (_, reports) =
             Catalog::load(store, zones.path(), &DiscoveryPolicy::default()).expect("reload");
         assert_eq!(reports[0].serial, 5000);
+    }
+
+    /// A store whose zone is behind the serial it acknowledged lost
+    /// durable writes: it is refused on open, never served.
+    #[test]
+    fn a_store_behind_its_acknowledged_serial_is_refused() {
+        let zones = tempfile::tempdir().expect("zones");
+        let data = tempfile::tempdir().expect("data");
+        write_zone(zones.path(), ZONE);
+        {
+            let store = Store::open(data.path(), 1 << 20).expect("store");
+            Catalog::load(store, zones.path(), &DiscoveryPolicy::default()).expect("load");
+        }
+        // As if sled had dropped the tail of its log: the file says 100 was
+        // acknowledged; make it say 105.
+        let path = data.path().join("acknowledged-serials");
+        let text = std::fs::read_to_string(&path).expect("written after the flush");
+        assert!(text.contains(",100]"), "{text}");
+        std::fs::write(&path, text.replace(",100]", ",105]")).expect("write");
+        let store = Store::open(data.path(), 1 << 20).expect("store");
+        let error = Catalog::load(store, zones.path(), &DiscoveryPolicy::default())
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(
+                error,
+                CatalogError::LostWrites {
+                    acknowledged: 105,
+                    stored: Some(100),
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("restore"), "{error}");
     }
 }

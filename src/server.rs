@@ -41,6 +41,24 @@ pub enum ServerError {
     Admin(#[from] AdminListenError),
 }
 
+impl ServerError {
+    /// Whether the store itself is damaged: starting again cannot help,
+    /// so `main` exits with [`EXIT_CORRUPT_STORE`] and systemd stops retrying.
+    pub fn is_corrupt_store(&self) -> bool {
+        let store = match self {
+            Self::Store { source, .. } => source,
+            Self::Catalog(CatalogError::Store(source)) => source,
+            Self::Catalog(CatalogError::LostWrites { .. }) => return true,
+            _ => return false,
+        };
+        matches!(store, StoreError::Corrupt { .. } | StoreError::Unreadable)
+    }
+}
+
+/// Exit status of `mimidns serve` when the store is corrupt (see
+/// `RestartPreventExitStatus` in deploy/mimidns.service).
+pub const EXIT_CORRUPT_STORE: u8 = 3;
+
 pub struct RunningServer {
     pub udp_addresses: Vec<SocketAddr>,
     pub tcp_addresses: Vec<SocketAddr>,

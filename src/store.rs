@@ -15,6 +15,11 @@
 //! - `0x00000000 ‖ 'f' ‖ RRset key` → the RRset keys a zone file declared, so
 //!   a changed zone file is reconciled without scanning admin-written data.
 //!
+//! Every value written to `nodes` carries a CRC-32 of its key and value as
+//! its last four bytes ([`seal`]); every read checks it ([`unseal`]), so a
+//! flipped byte on disk is reported as [`StoreError::Corrupt`] — never
+//! served, never silently dropped — and [`Store::verify`] checks them all.
+//!
 //! Callers address RRsets by logical key (`zone id ‖ name key ‖ 0x00 ‖
 //! type`); this module merges them into nodes. The `meta` tree holds the
 //! schema version, checked on open.
@@ -33,7 +38,7 @@ use crate::node_index::{IndexBuilder, NameState, NodeIndex};
 use crate::rrset::{MalformedRrset, StoredNode, StoredRrset, encode_node};
 
 /// Bumped whenever the layout of any tree changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Zone id 0 is never allocated: its key space holds the store's own records.
 const STORE_RECORDS: [u8; 4] = [0, 0, 0, 0];
@@ -58,6 +63,63 @@ pub enum StoreError {
     Malformed(#[from] MalformedRrset),
     #[error("zone metadata for {origin} is unreadable: {reason}")]
     ZoneMeta { origin: String, reason: String },
+    #[error(
+        "the store is corrupt: the value at key {key} {reason}; run 'mimidns store verify' and restore from a backup"
+    )]
+    Corrupt { key: String, reason: &'static str },
+    #[error(
+        "the store cannot be opened (sled failed while reading it): it is corrupt; restore the data directory from a backup"
+    )]
+    Unreadable,
+    #[error("cannot record acknowledged serials beside the store: {0}")]
+    Acknowledged(std::io::Error),
+}
+
+/// Length of the checksum trailer of every value in `nodes`.
+const CHECKSUM_LEN: usize = 4;
+
+/// CRC-32 over the key and the value: a value moved to another key fails too.
+fn checksum(key: &[u8], value: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&(key.len() as u32).to_be_bytes());
+    hasher.update(key);
+    hasher.update(value);
+    hasher.finalize().to_be_bytes()
+}
+
+/// A value as stored: `value ‖ checksum(key, value)`.
+fn seal(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut sealed = Vec::with_capacity(value.len() + CHECKSUM_LEN);
+    sealed.extend_from_slice(value);
+    sealed.extend_from_slice(&checksum(key, value));
+    sealed
+}
+
+/// The value of a stored entry after its checksum is checked.
+fn unseal(key: &[u8], stored: sled::IVec) -> Result<sled::IVec, StoreError> {
+    let corrupt = |reason| StoreError::Corrupt {
+        key: data_encoding::HEXLOWER.encode(key),
+        reason,
+    };
+    let length = stored
+        .len()
+        .checked_sub(CHECKSUM_LEN)
+        .ok_or_else(|| corrupt("is shorter than its checksum"))?;
+    if stored[length..] != checksum(key, &stored[..length]) {
+        return Err(corrupt("fails its checksum"));
+    }
+    Ok(stored.subslice(0, length))
+}
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries read (nodes, zone metadata, zone-file keys).
+    pub entries: u64,
+    /// Nodes among them.
+    pub nodes: u64,
+    /// Problems, one line each (empty: the store is sound).
+    pub problems: Vec<String>,
 }
 
 /// What the store remembers about one zone.
@@ -106,9 +168,127 @@ type WrittenNode = (Vec<u8>, Option<Vec<u8>>);
 /// One RRset change inside a node: its type and the new value (or deletion).
 type NodeChange<'a> = (u16, Option<&'a [u8]>);
 
+/// The serial of each zone's last durable commit, kept in a file beside
+/// sled's (`acknowledged-serials`), written after every flush. sled can
+/// lose a tail of its log to corruption and still open; comparing its zone
+/// serials with this file on open turns that into a refusal to start
+/// instead of silently serving a store without acknowledged writes.
+///
+/// The file is replaced by rename (no fsync of its own): it survives a
+/// killed process; after a power loss it may be older than the truth,
+/// which can only miss a loss, never report one that did not happen.
+#[derive(Default)]
+struct AcknowledgedSerials {
+    path: Option<std::path::PathBuf>,
+    /// Per origin key (hex): (commit sequence, serial) of the last commit.
+    committed: std::sync::Mutex<BTreeMap<String, (u64, u32)>>,
+    /// What the file holds; merged by commit sequence, so a slow flush
+    /// never writes an older serial over a newer one.
+    written: std::sync::Mutex<BTreeMap<String, (u64, u32)>>,
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+const ACKNOWLEDGED_FILE: &str = "acknowledged-serials";
+
+impl AcknowledgedSerials {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(ACKNOWLEDGED_FILE);
+        let written: BTreeMap<String, (u64, u32)> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt {
+                key: ACKNOWLEDGED_FILE.into(),
+                reason: "is not the JSON this server writes",
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(StoreError::Acknowledged(e)),
+        };
+        let sequence = written.values().map(|(seq, _)| *seq).max().unwrap_or(0);
+        Ok(Self {
+            path: Some(path),
+            committed: std::sync::Mutex::new(written.clone()),
+            written: std::sync::Mutex::new(written),
+            sequence: std::sync::atomic::AtomicU64::new(sequence),
+        })
+    }
+
+    fn committed(&self, origin_key: &[u8], serial: u32) {
+        let sequence = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                data_encoding::HEXLOWER.encode(origin_key),
+                (sequence, serial),
+            );
+    }
+
+    /// What has been committed so far (taken before a flush makes it durable).
+    fn snapshot(&self) -> BTreeMap<String, (u64, u32)> {
+        self.committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records `durable` (a snapshot taken before a flush that succeeded).
+    fn write(&self, durable: BTreeMap<String, (u64, u32)>) -> Result<(), StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = false;
+        for (zone, entry) in durable {
+            if written.get(&zone).is_none_or(|old| old.0 < entry.0) {
+                written.insert(zone, entry);
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&*written).unwrap_or_default();
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(StoreError::Acknowledged)
+    }
+
+    /// Serial of the last acknowledged commit of each zone (origin key).
+    fn serials(&self) -> Vec<(Vec<u8>, u32)> {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(zone, (_, serial))| {
+                Some((
+                    data_encoding::HEXLOWER.decode(zone.as_bytes()).ok()?,
+                    *serial,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Why the store is not healthy, for `/health` and the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreProblem {
+    /// A value failed its checksum or layout check: it is not served
+    /// (SERVFAIL) and the condition stays until the store is restored.
+    Corrupt(String),
+    /// A write or flush failed (for example, the disk is full); it clears
+    /// once a write succeeds again.
+    Failing(String),
+}
+
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// The last problem seen, if any (see [`Store::problem`]).
+    problem: std::sync::Arc<std::sync::Mutex<Option<StoreProblem>>>,
+    /// Serials made durable, recorded outside sled.
+    acknowledged: std::sync::Arc<AcknowledgedSerials>,
     /// The `nodes` tree: nodes, zone metadata and zone-file keys.
     nodes: sled::Tree,
     /// In-memory copy of `nodes` for reads, once built ([`Store::build_index`]).
@@ -127,12 +307,25 @@ pub fn zone_prefix(zone_id: u32) -> [u8; 4] {
 impl Store {
     /// Opens (or creates) the store in `dir`, checking the schema version.
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(Some(500))
-            .open()?;
-        Self::from_db(db, &dir.display().to_string())
+            .flush_every_ms(Some(500));
+        // sled panics on some corrupt files instead of returning an error
+        // (spacejam/sled#1533): that must be a clear refusal, not a crash
+        // loop. The panic hook has already withheld the message.
+        let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
+            .map_err(|_| StoreError::Unreadable)??;
+        let mut store = Self::from_db(db, &dir.display().to_string())?;
+        store.acknowledged = std::sync::Arc::new(AcknowledgedSerials::open(dir)?);
+        Ok(store)
+    }
+
+    /// The serial of each zone's last acknowledged (durable) commit, by
+    /// origin key, as recorded outside sled. A zone whose stored serial is
+    /// behind it lost acknowledged writes.
+    pub fn acknowledged_serials(&self) -> Vec<(Vec<u8>, u32)> {
+        self.acknowledged.serials()
     }
 
     /// A store that lives only in memory (unit tests).
@@ -160,10 +353,50 @@ impl Store {
         }
         Ok(Self {
             db,
+            problem: std::sync::Arc::default(),
+            acknowledged: std::sync::Arc::default(),
             nodes,
             index: std::sync::Arc::default(),
             commit_lock: std::sync::Arc::default(),
         })
+    }
+
+    /// The store's current problem, if any: corruption found by a read, or
+    /// a write that failed and has not succeeded since.
+    pub fn problem(&self) -> Option<StoreProblem> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Remembers what a read or write ran into (corruption is never
+    /// downgraded to a write failure) and passes the error on.
+    fn noted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error) = &result {
+            let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+            match error {
+                StoreError::Corrupt { .. } | StoreError::Malformed(_) | StoreError::Unreadable => {
+                    if !matches!(*problem, Some(StoreProblem::Corrupt(_))) {
+                        tracing::error!(error = %error, "store corruption detected");
+                    }
+                    *problem = Some(StoreProblem::Corrupt(error.to_string()));
+                }
+                StoreError::Sled(_) | StoreError::Acknowledged(_) if problem.is_none() => {
+                    *problem = Some(StoreProblem::Failing(error.to_string()));
+                }
+                _ => {}
+            }
+        }
+        result
+    }
+
+    /// A write reached disk: a write failure is over.
+    fn write_succeeded(&self) {
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*problem, Some(StoreProblem::Failing(_))) {
+            *problem = None;
+        }
     }
 
     /// Whether sled had to recover from an unclean shutdown.
@@ -209,10 +442,10 @@ impl Store {
         let mut key = Vec::with_capacity(node_prefix.len() + 1);
         key.extend_from_slice(node_prefix);
         key.push(crate::name_key::NODE_END);
-        match self.nodes.get(&key)? {
-            Some(bytes) => Ok(Some(StoredNode::parse(bytes)?)),
+        self.noted((|| match self.nodes.get(&key)? {
+            Some(bytes) => Ok(Some(StoredNode::parse(unseal(&key, bytes)?)?)),
             None => Ok(None),
-        }
+        })())
     }
 
     /// Copies every node into memory so reads no longer go to sled; commits
@@ -224,12 +457,47 @@ impl Store {
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut nodes = IndexBuilder::default();
         for item in self.nodes.range(FIRST_ZONE_KEY..) {
-            let (key, value) = item?;
-            nodes.insert(&key, StoredNode::parse(value)?);
+            let (key, value) = self.noted(item.map_err(StoreError::from))?;
+            let node = self.noted(
+                unseal(&key, value).and_then(|v| StoredNode::parse(v).map_err(StoreError::from)),
+            )?;
+            nodes.insert(&key, node);
         }
         let count = nodes.len();
         self.index.install(nodes);
         Ok(count)
+    }
+
+    /// Reads every entry of the store and checks its checksum and layout,
+    /// and that each zone's identifier count matches the identifiers
+    /// stored. Reads sled, never the index. For `mimidns store verify`.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport::default();
+        for item in self.nodes.iter() {
+            let (key, value) = item?;
+            report.entries += 1;
+            let problem = match unseal(&key, value) {
+                Err(e) => Some(e.to_string()),
+                Ok(value) if key.starts_with(&STORE_RECORDS) => {
+                    match key.get(STORE_RECORDS.len()) {
+                        Some(&ZONE_META_TAG) => decode_meta(&value).err().map(|e| e.to_string()),
+                        Some(&ZONEFILE_KEY_TAG) => None,
+                        _ => Some(format!(
+                            "unknown store record at key {}",
+                            data_encoding::HEXLOWER.encode(&key)
+                        )),
+                    }
+                }
+                Ok(value) => {
+                    report.nodes += 1;
+                    StoredNode::parse(value)
+                        .err()
+                        .map(|e| format!("{e} at key {}", data_encoding::HEXLOWER.encode(&key)))
+                }
+            };
+            report.problems.extend(problem);
+        }
+        Ok(report)
     }
 
     /// Whether reads are served from the in-memory index.
@@ -267,8 +535,10 @@ impl Store {
         self.nodes.scan_prefix(prefix).flat_map(|item| {
             let expanded: Vec<Result<(Vec<u8>, StoredRrset), StoreError>> = match item {
                 Err(e) => vec![Err(e.into())],
-                Ok((key, value)) => match StoredNode::parse(value) {
-                    Err(e) => vec![Err(e.into())],
+                Ok((key, value)) => match unseal(&key, value)
+                    .and_then(|value| StoredNode::parse(value).map_err(StoreError::from))
+                {
+                    Err(e) => vec![Err(e)],
                     Ok(node) => node
                         .rrsets()
                         .map(|(record_type, rrset)| {
@@ -289,19 +559,20 @@ impl Store {
         let tag_len = STORE_RECORDS.len() + 1;
         self.nodes
             .scan_prefix(prefix)
-            .keys()
-            .map(|key| Ok(key?[tag_len..].to_vec()))
+            .map(|item| {
+                let (key, value) = item?;
+                unseal(&key, value)?;
+                Ok(key[tag_len..].to_vec())
+            })
             .collect()
     }
 
     pub fn zone_meta(&self, origin_key: &[u8]) -> Result<Option<ZoneMeta>, StoreError> {
-        match self
-            .nodes
-            .get(store_record_key(ZONE_META_TAG, origin_key))?
-        {
-            Some(bytes) => Ok(Some(decode_meta(&bytes)?)),
+        let key = store_record_key(ZONE_META_TAG, origin_key);
+        self.noted((|| match self.nodes.get(&key)? {
+            Some(bytes) => Ok(Some(decode_meta(&unseal(&key, bytes)?)?)),
             None => Ok(None),
-        }
+        })())
     }
 
     /// Every zone the store knows, keyed by origin key.
@@ -311,6 +582,7 @@ impl Store {
             .scan_prefix(store_record_key(ZONE_META_TAG, &[]))
             .map(|item| {
                 let (key, value) = item?;
+                let value = unseal(&key, value)?;
                 Ok((key[tag_len..].to_vec(), decode_meta(&value)?))
             })
             .collect()
@@ -366,22 +638,28 @@ impl Store {
         let mut batch = sled::Batch::default();
         for (node_key, node) in &merged {
             match node {
-                Some(node) => batch.insert(node_key.as_slice(), node.as_slice()),
+                Some(node) => batch.insert(node_key.as_slice(), seal(node_key, node)),
                 None => batch.remove(node_key.as_slice()),
             }
         }
         for (key, present) in &commit.zonefile_keys {
             let key = store_record_key(ZONEFILE_KEY_TAG, key);
             if *present {
-                batch.insert(key, &[]);
+                let sealed = seal(&key, &[]);
+                batch.insert(key, sealed);
             } else {
                 batch.remove(key);
             }
         }
         if let Some(bytes) = meta_bytes {
-            batch.insert(store_record_key(ZONE_META_TAG, &commit.origin_key), bytes);
+            let key = store_record_key(ZONE_META_TAG, &commit.origin_key);
+            let sealed = seal(&key, &bytes);
+            batch.insert(key, sealed);
         }
-        self.nodes.apply_batch(batch)?;
+        self.noted(self.nodes.apply_batch(batch).map_err(StoreError::from))?;
+        if let Some(meta) = &commit.meta {
+            self.acknowledged.committed(&commit.origin_key, meta.serial);
+        }
         // The index follows only once sled holds the commit.
         if index_ready {
             let mut changes = Vec::with_capacity(merged.len());
@@ -404,9 +682,12 @@ impl Store {
     /// lock (spacejam/sled#1308).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
+        let committed = self.acknowledged.snapshot();
         match tokio::task::spawn_blocking(move || db.flush()).await {
             Ok(result) => {
-                result?;
+                self.noted(result.map_err(StoreError::from))?;
+                self.noted(self.acknowledged.write(committed))?;
+                self.write_succeeded();
                 Ok(())
             }
             Err(e) => Err(StoreError::Sled(sled::Error::ReportableBug(format!(
@@ -417,8 +698,9 @@ impl Store {
 
     /// Blocking flush, for start-up and shutdown.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let committed = self.acknowledged.snapshot();
         self.db.flush()?;
-        Ok(())
+        self.acknowledged.write(committed)
     }
 }
 
@@ -675,5 +957,87 @@ mod tests {
                 .expect("rrset")
                 .is_none()
         );
+    }
+
+    /// Regression: a flipped byte in a stored value was served (or made
+    /// sled panic); now it fails its checksum, is reported and not served.
+    #[test]
+    fn a_flipped_byte_is_detected_not_served() {
+        let store = Store::temporary().expect("store");
+        put(
+            &store,
+            &[key(1, "a.example.", Some(1)), key(1, "b.example.", Some(1))],
+        );
+        assert!(store.verify().expect("verify").problems.is_empty());
+        let mut node_key = key(1, "a.example.", None);
+        node_key.push(crate::name_key::NODE_END);
+        let mut stored = store
+            .nodes
+            .get(&node_key)
+            .expect("get")
+            .expect("present")
+            .to_vec();
+        let last = stored.len() - CHECKSUM_LEN - 1;
+        stored[last] ^= 0x01; // 127.0.0.1 becomes 127.0.0.0
+        store.nodes.insert(&node_key, stored).expect("raw insert");
+        let error = store
+            .node(&key(1, "a.example.", None))
+            .expect_err("corrupt");
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+        assert!(error.to_string().contains("store verify"), "{error}");
+        assert!(matches!(store.problem(), Some(StoreProblem::Corrupt(_))));
+        assert!(
+            store
+                .node(&key(1, "b.example.", None))
+                .expect("sound")
+                .is_some()
+        );
+        let report = store.verify().expect("verify");
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        assert!(
+            store.build_index().is_err(),
+            "the index refuses corrupt data"
+        );
+    }
+
+    /// A value copied to another key fails too (the key is in the checksum).
+    #[test]
+    fn a_value_at_the_wrong_key_is_detected() {
+        let store = Store::temporary().expect("store");
+        put(&store, &[key(1, "a.example.", Some(1))]);
+        let mut from = key(1, "a.example.", None);
+        from.push(crate::name_key::NODE_END);
+        let mut to = key(1, "c.example.", None);
+        to.push(crate::name_key::NODE_END);
+        let value = store.nodes.get(&from).expect("get").expect("present");
+        store.nodes.insert(&to, value).expect("raw insert");
+        assert!(store.node(&key(1, "c.example.", None)).is_err());
+    }
+
+    /// The serials acknowledged after a flush are kept outside sled and
+    /// read back on open.
+    #[test]
+    fn acknowledged_serials_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), 1 << 20).expect("open");
+            let commit = ZoneCommit {
+                origin_key: vec![7, 0],
+                meta: Some(ZoneMeta {
+                    id: 1,
+                    origin: "example.".into(),
+                    serial: 41,
+                    file_digest: String::new(),
+                    cuts: vec![],
+                    has_wildcards: false,
+                    identifiers: 0,
+                }),
+                ..ZoneCommit::default()
+            };
+            store.commit(&commit).expect("commit");
+            store.flush_blocking().expect("flush");
+        }
+        let store = Store::open(dir.path(), 1 << 20).expect("reopen");
+        assert_eq!(store.acknowledged_serials(), vec![(vec![7, 0], 41)]);
     }
 }

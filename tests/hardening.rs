@@ -509,3 +509,161 @@ mod admin_listeners {
         server.server.shutdown().await;
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Regression: one flipped byte in the store made sled panic on open (a
+/// restart loop) or silently lost an acknowledged identifier. Flip a byte
+/// of each stored mapping in turn: the server either refuses to start
+/// (exit 3, "corrupt") or serves every acknowledged identifier correctly or
+/// with SERVFAIL (and /health says the store is corrupt) — never a wrong
+/// answer, never NXDOMAIN for data it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipped_bytes_in_the_store_are_never_served_silently() {
+    use hickory_proto::op::ResponseCode;
+    let pristine = tempfile::tempdir().expect("data dir");
+    let count = 30;
+    let mut owners = Vec::new();
+    {
+        let server = common::start_server_in(
+            &repo_path("tests/zones"),
+            tempfile::TempDir::new_in(pristine.path()).expect("sub"),
+        )
+        .await;
+        let client = AdminClient::new(&server.server.admin_socket);
+        for index in 0..count {
+            let identifier = format!("+1415555{index:04}");
+            let path = format!(
+                "/v1/zones/{ZONE}/identifiers/{}",
+                encode_segment(&identifier)
+            );
+            let body = PutIdentifier {
+                mappings: vec![chat_mapping(&format!("flipmark-{index:04}"))],
+            };
+            let result: WriteResult = client
+                .call(Method::PUT, &path, Some(&body))
+                .await
+                .expect("put");
+            owners.push((index, result.identifier.expect("reference")));
+        }
+        let data = server.data_dir.path().to_path_buf();
+        server.server.shutdown().await;
+        copy_dir(&data, &pristine.path().join("data"));
+    }
+    let pristine_data = pristine.path().join("data");
+    let db = std::fs::read(pristine_data.join("store/db")).expect("sled file");
+    let marker = b"flipmark-";
+    let offsets: Vec<usize> = db
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, window)| *window == marker)
+        .map(|(at, _)| at + marker.len() + 2)
+        .collect();
+    assert!(!offsets.is_empty(), "the mappings are in the sled file");
+    let step = offsets.len().div_ceil(10).max(1);
+    let binary = env!("CARGO_BIN_EXE_mimidns");
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    for &offset in offsets.iter().step_by(step) {
+        let trial = tempfile::tempdir().expect("trial");
+        let data = trial.path().join("data");
+        copy_dir(&pristine_data, &data);
+        let mut bytes = std::fs::read(data.join("store/db")).expect("read");
+        bytes[offset] ^= 0x04;
+        std::fs::write(data.join("store/db"), &bytes).expect("write");
+        let port = common::free_port();
+        let mut child = std::process::Command::new(binary)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--zones-dir",
+            ])
+            .arg(repo_path("tests/zones"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("RUST_LOG", "error")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("server starts");
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut serving = false;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("wait") {
+                let mut stderr = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .expect("stderr")
+                    .read_to_string(&mut stderr)
+                    .expect("read");
+                assert_eq!(status.code(), Some(3), "offset {offset}: {stderr}");
+                assert!(stderr.contains("corrupt"), "offset {offset}: {stderr}");
+                *outcomes.entry("refused to start").or_default() += 1;
+                break;
+            }
+            let probe = query_message(ZONE, RecordType::SOA, Ask::UDP)
+                .to_vec()
+                .expect("encode");
+            if common::exchange_raw(address, &probe, false).is_some() {
+                serving = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if serving {
+            let mut servfails = 0;
+            for (index, reference) in &owners {
+                let label = reference.trim_start_matches("hash:");
+                let name = format!("{label}._mimi.{ZONE}");
+                let reply = common::ask(address, &name, RecordType::TXT, Ask::UDP);
+                match reply.metadata.response_code {
+                    ResponseCode::ServFail => servfails += 1,
+                    ResponseCode::NoError => {
+                        let text: String =
+                            reply.answers.iter().map(|r| r.data.to_string()).collect();
+                        assert!(
+                            text.contains(&format!("flipmark-{index:04}")),
+                            "offset {offset}: identifier {index} served wrong data: {text}"
+                        );
+                    }
+                    other => panic!(
+                        "offset {offset}: identifier {index} answered {other}: an acknowledged write lost silently"
+                    ),
+                }
+            }
+            if servfails > 0 {
+                let health = AdminClient::new(&data.join("admin.sock"))
+                    .request(Method::GET, "/health", None)
+                    .await
+                    .expect("health");
+                assert_eq!(health.0.as_u16(), 503, "offset {offset}");
+                assert!(String::from_utf8_lossy(&health.1).contains("corrupt"));
+                *outcomes
+                    .entry("served, damaged names SERVFAIL")
+                    .or_default() += 1;
+            } else {
+                *outcomes.entry("served, all intact").or_default() += 1;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            serving || outcomes.contains_key("refused to start"),
+            "offset {offset}: neither served nor refused"
+        );
+    }
+    eprintln!("outcomes: {outcomes:?}");
+}

@@ -32,6 +32,9 @@ pub struct Health {
     /// Whether queries are answered from the in-memory index yet (it is
     /// built in the background after start-up; sled answers meanwhile).
     pub memory_index_ready: bool,
+    /// `ok`, or what is wrong with the store (`corrupt: …` stays until it
+    /// is restored; `failing: …` clears once a write succeeds again).
+    pub store: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -158,12 +158,28 @@ fn path_parts<T>(path: Result<UrlPath<T>, PathRejection>) -> Result<T, AdminErro
         .map_err(|_| AdminError::new(ErrorKind::BadRequest, "the request path does not decode"))
 }
 
-async fn health(State(state): State<AppState>) -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
+/// 200 with `status: ok` when the store is sound; 503 with `status:
+/// degraded` and the store's problem otherwise, so a probe notices.
+async fn health(State(state): State<AppState>) -> Response {
+    use crate::store::StoreProblem;
+    let store = state.service.catalog().store();
+    let problem = store.problem();
+    let health = Health {
+        status: if problem.is_none() { "ok" } else { "degraded" }.into(),
         zones: state.service.catalog().zones().len(),
-        memory_index_ready: state.service.catalog().store().index_ready(),
-    })
+        memory_index_ready: store.index_ready(),
+        store: match &problem {
+            None => "ok".into(),
+            Some(StoreProblem::Corrupt(message)) => format!("corrupt: {message}"),
+            Some(StoreProblem::Failing(message)) => format!("failing: {message}"),
+        },
+    };
+    let status = if problem.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health)).into_response()
 }
 
 async fn zones(State(state): State<AppState>) -> Response {

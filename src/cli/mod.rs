@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod resolve;
 pub mod serve;
+pub mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
     Hash(HashArgs),
     /// Discover where an identifier can be reached, as a messaging client would.
     Resolve(resolve::ResolveArgs),
+    /// Check the store of a stopped server.
+    Store(store::StoreArgs),
 }
 
 #[derive(clap::Args)]
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Hash(args) => run_hash(args),
+        Command::Store(args) => store::run(args),
         Command::Resolve(args) => return resolve::run(args),
     };
     match result {

@@ -36,8 +36,15 @@ fn init_logging(level: &str) {
         .init();
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let mut server = crate::server::start(&config).await?;
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let mut server = match crate::server::start(&config).await {
+        Ok(server) => server,
+        Err(e) if e.is_corrupt_store() => {
+            eprintln!("mimidns: {e}");
+            return Ok(ExitCode::from(crate::server::EXIT_CORRUPT_STORE));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -46,7 +53,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     server.shutdown().await;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(config: &Config) -> anyhow::Result<()> {
@@ -84,6 +91,5 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(config))?;
-    Ok(ExitCode::SUCCESS)
+    runtime.block_on(serve(config))
 }
