@@ -32,7 +32,9 @@ use crate::config::{DiscoveryPolicy, DiscoverySettings};
 pub const DEFAULT_CACHE_ENTRIES: usize = 0;
 use crate::name_key::{name_key, push_label, rrset_key};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
-use crate::store::{RrsetWrite, Store, StoreError, ZoneCommit, ZoneMeta, zone_prefix};
+use crate::store::{
+    RrsetWrite, Store, StoreError, StoreProblem, ZoneCommit, ZoneMeta, zone_prefix,
+};
 use crate::wire::{name_to_wire, rtype};
 use crate::zone_file::{ZoneContent, ZoneFileError, load_zone_file, origin_from_file_name};
 
@@ -236,6 +238,62 @@ impl Catalog {
         Ok(built?)
     }
 
+    /// After a write failure (a full disk), sled refuses everything until
+    /// it is reopened. Reopens it and rebuilds what was derived from it —
+    /// the zone map and, if it was built, the in-memory index — from what
+    /// is on disk, so a write that was applied in memory but never made
+    /// durable (and never acknowledged) disappears everywhere. Called with
+    /// the write lock held, before the next write.
+    async fn recover_store(&self) -> Result<(), CatalogError> {
+        let index_was_ready = self.store.index_ready();
+        let store = self.store.clone();
+        let blocking_failed =
+            |e: tokio::task::JoinError| StoreError::Sled(sled::Error::ReportableBug(e.to_string()));
+        tokio::task::spawn_blocking(move || store.reopen())
+            .await
+            .map_err(blocking_failed)??;
+        let mut map = ZoneMap::clone(&self.zones.load());
+        for zone in map.values_mut() {
+            let origin = zone.origin.to_string();
+            let meta = self
+                .store
+                .zone_meta(&zone.origin_key)?
+                .ok_or_else(|| CatalogError::UnknownZone(origin.clone()))?;
+            let soa = self
+                .store
+                .rrset(&soa_key(zone))?
+                .ok_or_else(|| CatalogError::BadSoa(origin.clone()))?;
+            let cuts = meta
+                .cuts
+                .iter()
+                .filter_map(|hex| data_encoding::HEXLOWER.decode(hex.as_bytes()).ok())
+                .collect();
+            *zone = Arc::new(ServedZone {
+                id: zone.id,
+                origin: zone.origin.clone(),
+                origin_key: zone.origin_key.clone(),
+                origin_wire: zone.origin_wire.clone(),
+                serial: meta.serial,
+                soa,
+                negative_ttl: zone.negative_ttl,
+                cuts,
+                has_wildcards: meta.has_wildcards,
+                discovery: zone.discovery.clone(),
+                discovery_key: zone.discovery_key.clone(),
+                identifiers: meta.identifiers,
+            });
+        }
+        self.zones.store(Arc::new(map));
+        self.answer_cache.invalidate();
+        if index_was_ready {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.build_index())
+                .await
+                .map_err(blocking_failed)??;
+        }
+        Ok(())
+    }
+
     /// Replaces the answer cache with one of `max_entries` (0 turns it off).
     pub fn with_cache_capacity(mut self, max_entries: usize) -> Self {
         self.answer_cache = AnswerCache::new(max_entries);
@@ -272,6 +330,9 @@ impl Catalog {
     ) -> Result<u32, E> {
         let serial = {
             let _guard = self.write_lock.lock().await;
+            if matches!(self.store.problem(), Some(StoreProblem::Failing(_))) {
+                self.recover_store().await?;
+            }
             let zone = self
                 .zone(origin)
                 .ok_or_else(|| CatalogError::UnknownZone(origin.to_string()))?;

@@ -178,6 +178,13 @@ impl NodeIndex {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// Drops the copy: reads go back to sled until it is built again
+    /// (after the store is reopened, the copy may hold writes sled lost).
+    pub fn clear(&self) {
+        self.ready.store(false, Ordering::Release);
+        *self.records.write().unwrap_or_else(|e| e.into_inner()) = Records::default();
+    }
+
     /// What the name `name` (zone id ‖ name key) is: one hash probe.
     pub fn state(&self, name: &[u8]) -> NameState {
         self.records

@@ -34,6 +34,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod acknowledged;
+mod integrity;
+
+use acknowledged::AcknowledgedSerials;
+use integrity::{seal, unseal};
+
 use crate::node_index::{IndexBuilder, NameState, NodeIndex};
 use crate::rrset::{MalformedRrset, StoredNode, StoredRrset, encode_node};
 
@@ -71,44 +77,10 @@ pub enum StoreError {
         "the store cannot be opened (sled failed while reading it): it is corrupt; restore the data directory from a backup"
     )]
     Unreadable,
+    #[error("the store is being reopened after a write failure; try again")]
+    Reopening,
     #[error("cannot record acknowledged serials beside the store: {0}")]
     Acknowledged(std::io::Error),
-}
-
-/// Length of the checksum trailer of every value in `nodes`.
-const CHECKSUM_LEN: usize = 4;
-
-/// CRC-32 over the key and the value: a value moved to another key fails too.
-fn checksum(key: &[u8], value: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&(key.len() as u32).to_be_bytes());
-    hasher.update(key);
-    hasher.update(value);
-    hasher.finalize().to_be_bytes()
-}
-
-/// A value as stored: `value ‖ checksum(key, value)`.
-fn seal(key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut sealed = Vec::with_capacity(value.len() + CHECKSUM_LEN);
-    sealed.extend_from_slice(value);
-    sealed.extend_from_slice(&checksum(key, value));
-    sealed
-}
-
-/// The value of a stored entry after its checksum is checked.
-fn unseal(key: &[u8], stored: sled::IVec) -> Result<sled::IVec, StoreError> {
-    let corrupt = |reason| StoreError::Corrupt {
-        key: data_encoding::HEXLOWER.encode(key),
-        reason,
-    };
-    let length = stored
-        .len()
-        .checked_sub(CHECKSUM_LEN)
-        .ok_or_else(|| corrupt("is shorter than its checksum"))?;
-    if stored[length..] != checksum(key, &stored[..length]) {
-        return Err(corrupt("fails its checksum"));
-    }
-    Ok(stored.subslice(0, length))
 }
 
 /// What [`Store::verify`] found.
@@ -168,109 +140,6 @@ type WrittenNode = (Vec<u8>, Option<Vec<u8>>);
 /// One RRset change inside a node: its type and the new value (or deletion).
 type NodeChange<'a> = (u16, Option<&'a [u8]>);
 
-/// The serial of each zone's last durable commit, kept in a file beside
-/// sled's (`acknowledged-serials`), written after every flush. sled can
-/// lose a tail of its log to corruption and still open; comparing its zone
-/// serials with this file on open turns that into a refusal to start
-/// instead of silently serving a store without acknowledged writes.
-///
-/// The file is replaced by rename (no fsync of its own): it survives a
-/// killed process; after a power loss it may be older than the truth,
-/// which can only miss a loss, never report one that did not happen.
-#[derive(Default)]
-struct AcknowledgedSerials {
-    path: Option<std::path::PathBuf>,
-    /// Per origin key (hex): (commit sequence, serial) of the last commit.
-    committed: std::sync::Mutex<BTreeMap<String, (u64, u32)>>,
-    /// What the file holds; merged by commit sequence, so a slow flush
-    /// never writes an older serial over a newer one.
-    written: std::sync::Mutex<BTreeMap<String, (u64, u32)>>,
-    sequence: std::sync::atomic::AtomicU64,
-}
-
-const ACKNOWLEDGED_FILE: &str = "acknowledged-serials";
-
-impl AcknowledgedSerials {
-    fn open(dir: &Path) -> Result<Self, StoreError> {
-        let path = dir.join(ACKNOWLEDGED_FILE);
-        let written: BTreeMap<String, (u64, u32)> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt {
-                key: ACKNOWLEDGED_FILE.into(),
-                reason: "is not the JSON this server writes",
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(StoreError::Acknowledged(e)),
-        };
-        let sequence = written.values().map(|(seq, _)| *seq).max().unwrap_or(0);
-        Ok(Self {
-            path: Some(path),
-            committed: std::sync::Mutex::new(written.clone()),
-            written: std::sync::Mutex::new(written),
-            sequence: std::sync::atomic::AtomicU64::new(sequence),
-        })
-    }
-
-    fn committed(&self, origin_key: &[u8], serial: u32) {
-        let sequence = self
-            .sequence
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        self.committed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                data_encoding::HEXLOWER.encode(origin_key),
-                (sequence, serial),
-            );
-    }
-
-    /// What has been committed so far (taken before a flush makes it durable).
-    fn snapshot(&self) -> BTreeMap<String, (u64, u32)> {
-        self.committed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Records `durable` (a snapshot taken before a flush that succeeded).
-    fn write(&self, durable: BTreeMap<String, (u64, u32)>) -> Result<(), StoreError> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let mut changed = false;
-        for (zone, entry) in durable {
-            if written.get(&zone).is_none_or(|old| old.0 < entry.0) {
-                written.insert(zone, entry);
-                changed = true;
-            }
-        }
-        if !changed {
-            return Ok(());
-        }
-        let bytes = serde_json::to_vec(&*written).unwrap_or_default();
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, bytes)
-            .and_then(|()| std::fs::rename(&temporary, path))
-            .map_err(StoreError::Acknowledged)
-    }
-
-    /// Serial of the last acknowledged commit of each zone (origin key).
-    fn serials(&self) -> Vec<(Vec<u8>, u32)> {
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter_map(|(zone, (_, serial))| {
-                Some((
-                    data_encoding::HEXLOWER.decode(zone.as_bytes()).ok()?,
-                    *serial,
-                ))
-            })
-            .collect()
-    }
-}
-
 /// Why the store is not healthy, for `/health` and the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreProblem {
@@ -282,15 +151,30 @@ pub enum StoreProblem {
     Failing(String),
 }
 
+/// The open sled database and its `nodes` tree. Replaced as a whole when
+/// the store is reopened after a write failure ([`Store::reopen`]).
+struct SledHandles {
+    db: sled::Db,
+    /// The `nodes` tree: nodes, zone metadata and zone-file keys.
+    nodes: sled::Tree,
+}
+
+/// Where and how the store was opened, to open it again.
+#[derive(Clone)]
+struct OpenedAt {
+    dir: std::path::PathBuf,
+    cache_capacity_bytes: u64,
+}
+
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    /// sled, or `None` while it is being reopened.
+    sled: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<SledHandles>>>>,
+    opened_at: Option<OpenedAt>,
     /// The last problem seen, if any (see [`Store::problem`]).
     problem: std::sync::Arc<std::sync::Mutex<Option<StoreProblem>>>,
     /// Serials made durable, recorded outside sled.
     acknowledged: std::sync::Arc<AcknowledgedSerials>,
-    /// The `nodes` tree: nodes, zone metadata and zone-file keys.
-    nodes: sled::Tree,
     /// In-memory copy of `nodes` for reads, once built ([`Store::build_index`]).
     index: std::sync::Arc<NodeIndex>,
     /// Held through every commit: a commit reads the nodes it merges into
@@ -307,6 +191,69 @@ pub fn zone_prefix(zone_id: u32) -> [u8; 4] {
 impl Store {
     /// Opens (or creates) the store in `dir`, checking the schema version.
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        let db = open_sled(dir, cache_capacity_bytes)?;
+        let mut store = Self::from_db(db, &dir.display().to_string())?;
+        store.opened_at = Some(OpenedAt {
+            dir: dir.to_path_buf(),
+            cache_capacity_bytes,
+        });
+        store.acknowledged = std::sync::Arc::new(AcknowledgedSerials::open(dir)?);
+        Ok(store)
+    }
+
+    /// The open sled handles (cheap: one reference count).
+    fn sled(&self) -> Result<std::sync::Arc<SledHandles>, StoreError> {
+        self.sled
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(StoreError::Reopening)
+    }
+
+    /// Closes sled and opens it again from disk. After a failed write (a
+    /// full disk) sled refuses every later operation until it is reopened
+    /// (its error is sticky); whatever it had applied in memory but not
+    /// written is gone afterwards, so the caller must rebuild what it
+    /// derived from the store (the index, the zone map). Waits up to a few
+    /// seconds for in-flight operations to let go of the old handles.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let Some(opened_at) = &self.opened_at else {
+            return Ok(());
+        };
+        let mut slot = self.sled.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut old) = slot.take() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match std::sync::Arc::try_unwrap(old) {
+                    Ok(handles) => {
+                        drop(handles);
+                        break;
+                    }
+                    Err(shared) if std::time::Instant::now() < deadline => {
+                        old = shared;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(shared) => {
+                        *slot = Some(shared);
+                        return Err(StoreError::Reopening);
+                    }
+                }
+            }
+        }
+        let db = open_sled(&opened_at.dir, opened_at.cache_capacity_bytes)?;
+        let nodes = db.open_tree("nodes")?;
+        *slot = Some(std::sync::Arc::new(SledHandles { db, nodes }));
+        drop(slot);
+        self.index.clear();
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        tracing::info!("store reopened after a write failure");
+        Ok(())
+    }
+}
+
+/// Opens the sled database in `dir`.
+fn open_sled(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    {
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
@@ -316,11 +263,11 @@ impl Store {
         // loop. The panic hook has already withheld the message.
         let db = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()))
             .map_err(|_| StoreError::Unreadable)??;
-        let mut store = Self::from_db(db, &dir.display().to_string())?;
-        store.acknowledged = std::sync::Arc::new(AcknowledgedSerials::open(dir)?);
-        Ok(store)
+        Ok(db)
     }
+}
 
+impl Store {
     /// The serial of each zone's last acknowledged (durable) commit, by
     /// origin key, as recorded outside sled. A zone whose stored serial is
     /// behind it lost acknowledged writes.
@@ -352,10 +299,12 @@ impl Store {
             None => return Err(StoreError::MissingSchema(location.to_string())),
         }
         Ok(Self {
-            db,
+            sled: std::sync::Arc::new(std::sync::RwLock::new(Some(std::sync::Arc::new(
+                SledHandles { db, nodes },
+            )))),
+            opened_at: None,
             problem: std::sync::Arc::default(),
             acknowledged: std::sync::Arc::default(),
-            nodes,
             index: std::sync::Arc::default(),
             commit_lock: std::sync::Arc::default(),
         })
@@ -401,11 +350,14 @@ impl Store {
 
     /// Whether sled had to recover from an unclean shutdown.
     pub fn was_recovered(&self) -> bool {
-        self.db.was_recovered()
+        self.sled().is_ok_and(|sled| sled.db.was_recovered())
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.sled()
+            .ok()
+            .and_then(|sled| sled.db.size_on_disk().ok())
+            .unwrap_or(0)
     }
 
     /// What the name `node_prefix` (zone id ‖ name key) is: its RRsets, an
@@ -419,7 +371,7 @@ impl Store {
             return Ok(NameState::Node(node));
         }
         // Anything below the name has the name key as a prefix.
-        let below = self.nodes.scan_prefix(node_prefix).keys().next();
+        let below = self.sled()?.nodes.scan_prefix(node_prefix).keys().next();
         Ok(match below.transpose()? {
             Some(_) => NameState::EmptyNonTerminal,
             None => NameState::Absent,
@@ -442,7 +394,7 @@ impl Store {
         let mut key = Vec::with_capacity(node_prefix.len() + 1);
         key.extend_from_slice(node_prefix);
         key.push(crate::name_key::NODE_END);
-        self.noted((|| match self.nodes.get(&key)? {
+        self.noted((|| match self.sled()?.nodes.get(&key)? {
             Some(bytes) => Ok(Some(StoredNode::parse(unseal(&key, bytes)?)?)),
             None => Ok(None),
         })())
@@ -456,7 +408,7 @@ impl Store {
         // before the index was ready would not update it.
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut nodes = IndexBuilder::default();
-        for item in self.nodes.range(FIRST_ZONE_KEY..) {
+        for item in self.sled()?.nodes.range(FIRST_ZONE_KEY..) {
             let (key, value) = self.noted(item.map_err(StoreError::from))?;
             let node = self.noted(
                 unseal(&key, value).and_then(|v| StoredNode::parse(v).map_err(StoreError::from)),
@@ -473,7 +425,7 @@ impl Store {
     /// stored. Reads sled, never the index. For `mimidns store verify`.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
-        for item in self.nodes.iter() {
+        for item in self.sled()?.nodes.iter() {
             let (key, value) = item?;
             report.entries += 1;
             let problem = match unseal(&key, value) {
@@ -532,9 +484,18 @@ impl Store {
         &'a self,
         prefix: &[u8],
     ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + use<'a> {
-        self.nodes.scan_prefix(prefix).flat_map(|item| {
+        type Entries = Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>>;
+        let entries: Entries = match self.sled() {
+            Ok(sled) => Box::new(
+                sled.nodes
+                    .scan_prefix(prefix)
+                    .map(|item| item.map_err(StoreError::from)),
+            ),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        entries.flat_map(|item| {
             let expanded: Vec<Result<(Vec<u8>, StoredRrset), StoreError>> = match item {
-                Err(e) => vec![Err(e.into())],
+                Err(e) => vec![Err(e)],
                 Ok((key, value)) => match unseal(&key, value)
                     .and_then(|value| StoredNode::parse(value).map_err(StoreError::from))
                 {
@@ -557,7 +518,8 @@ impl Store {
     pub fn zonefile_keys(&self, zone_id: u32) -> Result<Vec<Vec<u8>>, StoreError> {
         let prefix = store_record_key(ZONEFILE_KEY_TAG, &zone_prefix(zone_id));
         let tag_len = STORE_RECORDS.len() + 1;
-        self.nodes
+        self.sled()?
+            .nodes
             .scan_prefix(prefix)
             .map(|item| {
                 let (key, value) = item?;
@@ -569,7 +531,7 @@ impl Store {
 
     pub fn zone_meta(&self, origin_key: &[u8]) -> Result<Option<ZoneMeta>, StoreError> {
         let key = store_record_key(ZONE_META_TAG, origin_key);
-        self.noted((|| match self.nodes.get(&key)? {
+        self.noted((|| match self.sled()?.nodes.get(&key)? {
             Some(bytes) => Ok(Some(decode_meta(&unseal(&key, bytes)?)?)),
             None => Ok(None),
         })())
@@ -578,7 +540,8 @@ impl Store {
     /// Every zone the store knows, keyed by origin key.
     pub fn zone_metas(&self) -> Result<Vec<(Vec<u8>, ZoneMeta)>, StoreError> {
         let tag_len = STORE_RECORDS.len() + 1;
-        self.nodes
+        self.sled()?
+            .nodes
             .scan_prefix(store_record_key(ZONE_META_TAG, &[]))
             .map(|item| {
                 let (key, value) = item?;
@@ -656,7 +619,10 @@ impl Store {
             let sealed = seal(&key, &bytes);
             batch.insert(key, sealed);
         }
-        self.noted(self.nodes.apply_batch(batch).map_err(StoreError::from))?;
+        self.noted(
+            self.sled()
+                .and_then(|sled| sled.nodes.apply_batch(batch).map_err(StoreError::from)),
+        )?;
         if let Some(meta) = &commit.meta {
             self.acknowledged.committed(&commit.origin_key, meta.serial);
         }
@@ -681,9 +647,9 @@ impl Store {
     /// sled's read lock and deadlock against a commit, which takes sled's write
     /// lock (spacejam/sled#1308).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
+        let sled = self.sled()?;
         let committed = self.acknowledged.snapshot();
-        match tokio::task::spawn_blocking(move || db.flush()).await {
+        match tokio::task::spawn_blocking(move || sled.db.flush()).await {
             Ok(result) => {
                 self.noted(result.map_err(StoreError::from))?;
                 self.noted(self.acknowledged.write(committed))?;
@@ -699,7 +665,7 @@ impl Store {
     /// Blocking flush, for start-up and shutdown.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         let committed = self.acknowledged.snapshot();
-        self.db.flush()?;
+        self.sled()?.db.flush()?;
         self.acknowledged.write(committed)
     }
 }
@@ -740,6 +706,7 @@ fn decode_meta(bytes: &[u8]) -> Result<ZoneMeta, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::integrity::CHECKSUM_LEN;
     use super::*;
     use crate::name_key::{name_key, push_rrset_suffix};
     use crate::rrset::{RrsetOwner, encode_rrset};
@@ -972,6 +939,8 @@ mod tests {
         let mut node_key = key(1, "a.example.", None);
         node_key.push(crate::name_key::NODE_END);
         let mut stored = store
+            .sled()
+            .expect("sled")
             .nodes
             .get(&node_key)
             .expect("get")
@@ -979,7 +948,12 @@ mod tests {
             .to_vec();
         let last = stored.len() - CHECKSUM_LEN - 1;
         stored[last] ^= 0x01; // 127.0.0.1 becomes 127.0.0.0
-        store.nodes.insert(&node_key, stored).expect("raw insert");
+        store
+            .sled()
+            .expect("sled")
+            .nodes
+            .insert(&node_key, stored)
+            .expect("raw insert");
         let error = store
             .node(&key(1, "a.example.", None))
             .expect_err("corrupt");
@@ -1009,8 +983,19 @@ mod tests {
         from.push(crate::name_key::NODE_END);
         let mut to = key(1, "c.example.", None);
         to.push(crate::name_key::NODE_END);
-        let value = store.nodes.get(&from).expect("get").expect("present");
-        store.nodes.insert(&to, value).expect("raw insert");
+        let value = store
+            .sled()
+            .expect("sled")
+            .nodes
+            .get(&from)
+            .expect("get")
+            .expect("present");
+        store
+            .sled()
+            .expect("sled")
+            .nodes
+            .insert(&to, value)
+            .expect("raw insert");
         assert!(store.node(&key(1, "c.example.", None)).is_err());
     }
 

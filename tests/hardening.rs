@@ -667,3 +667,162 @@ async fn flipped_bytes_in_the_store_are_never_served_silently() {
     }
     eprintln!("outcomes: {outcomes:?}");
 }
+
+/// Whether the suite runs in its own mount namespace (./test.sh as root),
+/// where a test may mount a small tmpfs without touching the host.
+fn in_private_mount_namespace() -> bool {
+    std::env::var_os("MIMIDNS_MOUNTNS").is_some_and(|v| v == "1") && is_root()
+}
+
+/// Unmounts when dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Regression: after the disk filled up, writes failed until a restart
+/// (sled's error is sticky) while /health said ok. Now /health reports the
+/// failing store, and writes work again once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_recover_after_the_disk_was_full() {
+    if !in_private_mount_namespace() {
+        eprintln!("skipped: needs ./test.sh as root (a private mount namespace for a small tmpfs)");
+        return;
+    }
+    let outer = tempfile::tempdir().expect("tempdir");
+    let mount_point = outer.path().join("small");
+    std::fs::create_dir(&mount_point).expect("mkdir");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
+        .arg(&mount_point)
+        .status()
+        .expect("mount runs");
+    assert!(status.success(), "mount tmpfs");
+    let _mounted = Mounted(mount_point.clone());
+    let data = tempfile::TempDir::new_in(&mount_point).expect("data dir");
+    let data_path = data.path().to_path_buf();
+    let server = common::start_server_with(&repo_path("tests/zones"), data, |config| {
+        config.memory_index = true;
+    })
+    .await;
+    let client = AdminClient::new(&server.server.admin_socket);
+    let put = |index: usize| {
+        let path = format!(
+            "/v1/zones/{ZONE}/identifiers/{}",
+            encode_segment(&format!("+1415556{index:04}"))
+        );
+        let body = serde_json::to_vec(&PutIdentifier {
+            mappings: vec![chat_mapping(&format!("full-{index:04}"))],
+        })
+        .expect("json");
+        (path, body)
+    };
+    for index in 0..5 {
+        let (path, body) = put(index);
+        let (status, _) = client
+            .request(Method::PUT, &path, Some(body))
+            .await
+            .expect("put");
+        assert!(status.is_success());
+    }
+    // Fill the disk.
+    let filler = mount_point.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+    }
+    // Write until sled itself fails (it has space reserved in its segments,
+    // so the first failures may be the acknowledged-serials file alone).
+    let mut acknowledged: Vec<usize> = (0..5).collect();
+    let mut sled_failed = false;
+    let mut index = 5;
+    while index < 20_000 && !sled_failed {
+        let operations: Vec<mimidns::admin::api::BatchOperation> = (index..index + 50)
+            .map(|i| mimidns::admin::api::BatchOperation::Put {
+                identifier: format!("+1415556{i:04}"),
+                mappings: vec![chat_mapping(&format!("full-{i:04}-{}", "x".repeat(150)))],
+            })
+            .collect();
+        let body = serde_json::to_vec(&mimidns::admin::api::Batch { operations }).expect("json");
+        let path = format!("/v1/zones/{ZONE}/batch");
+        let (status, reply) = client
+            .request(Method::POST, &path, Some(body))
+            .await
+            .expect("batch");
+        if status.is_success() {
+            acknowledged.extend(index..index + 50);
+        } else {
+            assert_eq!(status.as_u16(), 500);
+            let (status, body) = client
+                .request(Method::GET, "/health", None)
+                .await
+                .expect("health");
+            assert_eq!(status.as_u16(), 503, "{}", String::from_utf8_lossy(&body));
+            assert!(String::from_utf8_lossy(&body).contains("failing"));
+            sled_failed = String::from_utf8_lossy(&reply).contains("store I/O failed");
+        }
+        index += 50;
+    }
+    assert!(sled_failed, "sled reports the full disk");
+    eprintln!("sled failed on a full disk after {index} writes");
+    let (status, body) = client
+        .request(Method::GET, "/health", None)
+        .await
+        .expect("health");
+    assert_eq!(status.as_u16(), 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("failing"));
+    // Free the space: the next write works, and health is ok again.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let (path, body) = put(9999);
+    let (status, reply) = client
+        .request(Method::PUT, &path, Some(body))
+        .await
+        .expect("put");
+    assert!(status.is_success(), "{}", String::from_utf8_lossy(&reply));
+    let (status, _) = client
+        .request(Method::GET, "/health", None)
+        .await
+        .expect("health");
+    assert_eq!(status.as_u16(), 200);
+    acknowledged.push(9999);
+    // Everything acknowledged is served, before and after a restart.
+    let check = |address: SocketAddr| {
+        let acknowledged = acknowledged.clone();
+        tokio::task::spawn_blocking(move || {
+            for index in acknowledged {
+                let label = mimidns::identifier::hash_identifier(&format!("+1415556{index:04}"))
+                    .expect("hash")
+                    .label;
+                let reply = common::ask(
+                    address,
+                    &format!("{label}._mimi.{ZONE}"),
+                    RecordType::TXT,
+                    Ask::UDP,
+                );
+                assert_eq!(reply.answers.len(), 1, "identifier {index}");
+            }
+        })
+    };
+    check(server.address).await.expect("served");
+    server.server.shutdown().await;
+    let config_dir = data_path;
+    let restarted = common::start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::TempDir::new_in(&mount_point).expect("scratch"),
+        |config| config.data_dir = config_dir,
+    )
+    .await;
+    check(restarted.address)
+        .await
+        .expect("served after restart");
+    restarted.server.shutdown().await;
+}
