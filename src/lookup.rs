@@ -128,7 +128,7 @@ impl<'a> Resolver<'a> {
         let Some(name) = KeyedName::new(qname) else {
             return Ok(Answer::refused());
         };
-        let Some((zone, apex_index)) = self.find_zone(&name) else {
+        let Some((zone, apex_index)) = self.find_zone(&name, qtype) else {
             return Ok(Answer::refused());
         };
         let mut answer = Answer {
@@ -138,12 +138,20 @@ impl<'a> Resolver<'a> {
         let mut owner: Cow<'q, [u8]> = Cow::Borrowed(qname);
         let mut name = name;
         let mut apex_index = apex_index;
+        // Names already answered with a CNAME: a loop ends where it started,
+        // each RR given once (RFC 2181 §5, RFC 1034 §3.6.2).
+        let mut visited: Vec<Vec<u8>> = Vec::new();
         for _ in 0..=MAX_CNAME_CHAIN {
             if let Some(cut_index) = self.delegation(&zone, &name, apex_index, qtype) {
                 if answer.answer.is_empty() {
                     return self.referral(&zone, owner, &name, cut_index);
                 }
-                // A CNAME led below a cut: what we have is the answer.
+                // RFC 1034 §4.3.2 step 3b: a CNAME led below a cut; the
+                // answer so far plus the referral for the rest.
+                let referral = self.referral(&zone, owner, &name, cut_index)?;
+                answer.referral = true;
+                answer.authority.extend(referral.authority);
+                answer.additional.extend(referral.additional);
                 return Ok(answer);
             }
             match self.match_node(&zone, &name, apex_index, qtype)? {
@@ -181,6 +189,10 @@ impl<'a> Resolver<'a> {
                     if next.labels() < zone_labels || !next.key.starts_with(&zone.origin_key) {
                         return Ok(answer);
                     }
+                    visited.push(std::mem::take(&mut name.key));
+                    if visited.contains(&next.key) {
+                        return Ok(answer);
+                    }
                     apex_index = next.labels() - zone_labels;
                     name = next;
                     owner = Cow::Owned(target);
@@ -199,13 +211,20 @@ impl<'a> Resolver<'a> {
         Ok(answer)
     }
 
-    /// The served zone closest enclosing the name, and the index of its apex label.
-    fn find_zone(&self, name: &KeyedName) -> Option<(Arc<ServedZone>, usize)> {
-        (0..=name.labels()).find_map(|index| {
+    /// The served zone closest enclosing the name, and the index of its apex
+    /// label. DS at a zone's apex belongs to the parent side of the cut
+    /// (RFC 4035 §3.1.4.1): when the parent is served here too, it answers.
+    fn find_zone(&self, name: &KeyedName, qtype: u16) -> Option<(Arc<ServedZone>, usize)> {
+        let mut found = (0..=name.labels()).filter_map(|index| {
             self.zones
                 .get(name.suffix_key(index))
                 .map(|zone| (zone.clone(), index))
-        })
+        });
+        let closest = found.next()?;
+        if closest.1 == 0 && qtype == rtype::DS {
+            return Some(found.next().unwrap_or(closest));
+        }
+        Some(closest)
     }
 
     /// The highest delegation point at or above the name, below the apex.

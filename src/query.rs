@@ -33,7 +33,12 @@ pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> 
     let query = match request::parse(packet) {
         Ok(query) => query,
         Err(Rejection::Drop) => return None,
-        Err(Rejection::FormErr { id, opcode, flags }) => {
+        Err(Rejection::FormErr {
+            id,
+            opcode,
+            flags,
+            edns,
+        }) => {
             debug!(id, "malformed query: FORMERR");
             let header = Header {
                 id,
@@ -42,10 +47,54 @@ pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> 
                 authoritative: false,
                 rcode: rcode::FORMERR,
             };
+            // RFC 6891 §7: a request with an OPT gets one back, even a FORMERR.
+            return Some(ResponseWriter::new(512).finish(header, false, response_opt(edns)));
+        }
+        Err(Rejection::NotImp { id, opcode }) => {
+            // No flags are copied: RD and CD mean something only in a QUERY.
+            let header = Header {
+                id,
+                opcode,
+                request_flags: 0,
+                authoritative: false,
+                rcode: rcode::NOTIMP,
+            };
             return Some(ResponseWriter::new(512).finish(header, false, None));
         }
     };
     Some(answer_query(catalog, &query, transport))
+}
+
+/// The OPT record of a response to a request with EDNS `edns`.
+fn response_opt(edns: Option<request::Edns>) -> Option<OptRecord> {
+    edns.map(|edns| OptRecord {
+        udp_payload: ADVERTISED_UDP_PAYLOAD,
+        // RFC 3225 §3: the DO bit is copied into the response.
+        dnssec_ok: edns.dnssec_ok,
+    })
+}
+
+/// TSIG error BADKEY (RFC 8945 §5.2.1).
+const TSIG_BADKEY: u16 = 17;
+
+/// The unsigned TSIG record of an error response (RFC 8945 §5.3.2): the
+/// request's key and algorithm names, time and fudge, no MAC, the error.
+fn tsig_error_record(tsig: &request::TsigRecord<'_>, error: u16) -> Vec<u8> {
+    let mut rdata = Vec::with_capacity(tsig.algorithm.len() + 16);
+    rdata.extend_from_slice(tsig.algorithm);
+    rdata.extend_from_slice(tsig.time_and_fudge);
+    rdata.extend_from_slice(&0u16.to_be_bytes()); // MAC size
+    rdata.extend_from_slice(&tsig.original_id.to_be_bytes());
+    rdata.extend_from_slice(&error.to_be_bytes());
+    rdata.extend_from_slice(&0u16.to_be_bytes()); // other length
+    let mut record = Vec::with_capacity(tsig.key_name.len() + 10 + rdata.len());
+    record.extend_from_slice(tsig.key_name);
+    record.extend_from_slice(&rtype::TSIG.to_be_bytes());
+    record.extend_from_slice(&rtype::ANY.to_be_bytes()); // class ANY
+    record.extend_from_slice(&0u32.to_be_bytes());
+    record.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    record.extend_from_slice(&rdata);
+    record
 }
 
 fn size_limit(query: &Query<'_>, transport: Transport) -> usize {
@@ -60,11 +109,7 @@ fn size_limit(query: &Query<'_>, transport: Transport) -> usize {
 }
 
 fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> Vec<u8> {
-    let opt = query.edns.map(|edns| OptRecord {
-        udp_payload: ADVERTISED_UDP_PAYLOAD,
-        // RFC 3225 §3: the DO bit is copied into the response.
-        dnssec_ok: edns.dnssec_ok,
-    });
+    let opt = response_opt(query.edns);
     let limit = size_limit(query, transport) - if opt.is_some() { OPT_RECORD_LEN } else { 0 };
     let header = |rcode, authoritative| Header {
         id: query.id,
@@ -82,10 +127,15 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
     };
     // RFC 6891 §6.1.3: a version we do not implement gets BADVERS, version 0.
     if query.edns.is_some_and(|edns| edns.version > 0) {
-        return bare(rcode::BADVERS, false);
+        return bare(rcode::BADVERS, true);
     }
-    if query.opcode != 0 {
-        return bare(rcode::NOTIMP, true);
+    // RFC 8945 §5.2.1: no key is configured here, so every key is unknown:
+    // NOTAUTH with TSIG error BADKEY, never an unsigned normal answer.
+    if let Some(tsig) = &query.tsig {
+        let mut writer = ResponseWriter::new(limit);
+        writer.question(query.question);
+        writer.trailing_record(tsig_error_record(tsig, TSIG_BADKEY));
+        return writer.finish(header(rcode::NOTAUTH, false), false, opt);
     }
     if query.qclass != CLASS_IN {
         return bare(rcode::REFUSED, true);
@@ -93,8 +143,9 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
     match query.qtype {
         // Zone transfers are not offered (yet): refuse them as Knot does without an ACL.
         rtype::AXFR | rtype::IXFR => return bare(rcode::REFUSED, true),
-        // RFC 6891 §6.1.1 (OPT is not a question) and obsolete meta types.
-        rtype::OPT | rtype::MAILA | rtype::MAILB => return bare(rcode::FORMERR, true),
+        // RFC 6891 §6.1.1: OPT is not a question. (MAILA and MAILB are
+        // looked up like any type: no RRset has them, so NODATA, as Knot.)
+        rtype::OPT => return bare(rcode::FORMERR, true),
         _ => {}
     }
     let cache = catalog.answer_cache();

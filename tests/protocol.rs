@@ -358,3 +358,134 @@ fn cached_answers_carry_each_clients_id_case_and_flags() {
         );
     });
 }
+
+/// Regression: an unknown opcode with no question got FORMERR; the opcode
+/// is checked first (RFC 1035 §4.1.1), and RD is not copied outside QUERY.
+#[test]
+fn unknown_opcode_without_a_question_is_notimp() {
+    on_server(|address| {
+        // ID 0x4242, opcode 15, RD set, no sections at all.
+        let packet = [0x42, 0x42, 0x79, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
+        for tcp in [false, true] {
+            let reply = exchange_raw(address, &packet, tcp).expect("a reply");
+            assert_eq!(reply[3] & 0x0F, 4, "NOTIMP over tcp={tcp}");
+            assert_eq!(reply[2] & 0x01, 0, "RD not copied for a non-QUERY opcode");
+            assert_eq!(u16::from_be_bytes([reply[0], reply[1]]), 0x4242);
+        }
+    });
+}
+
+/// Regression: a FORMERR to a query with EDNS had no OPT (RFC 6891 §7),
+/// and BADVERS dropped the question.
+#[test]
+fn formerr_to_an_edns_query_carries_an_opt_and_badvers_keeps_the_question() {
+    on_server(|address| {
+        let mut trailing = raw_query("host.example.test.", RecordType::A, Ask::UDP);
+        trailing.push(0);
+        let reply = Message::from_vec(&exchange_raw(address, &trailing, false).expect("reply"))
+            .expect("decodes");
+        assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+        assert!(reply.edns.is_some(), "OPT in the FORMERR to an EDNS query");
+        let mut packet = raw_query("host.example.test.", RecordType::A, Ask::UDP);
+        let version_at = packet.len() - 11 + 6;
+        packet[version_at] = 1;
+        let reply = Message::from_vec(&exchange_raw(address, &packet, false).expect("reply"))
+            .expect("decodes");
+        assert_eq!(u16::from(reply.metadata.response_code), 16);
+        assert_eq!(reply.queries.len(), 1, "BADVERS keeps the question");
+    });
+}
+
+/// A TSIG record: `name` of the key, hmac-sha256, a MAC of 32 bytes.
+fn tsig_record(original_id: u16) -> Vec<u8> {
+    let mut record = b"\x03key\x07example\x00".to_vec();
+    record.extend_from_slice(&250u16.to_be_bytes());
+    record.extend_from_slice(&255u16.to_be_bytes());
+    record.extend_from_slice(&0u32.to_be_bytes());
+    let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+    rdata.extend_from_slice(&[0, 0, 0x65, 0x00, 0x00, 0x00]); // time signed
+    rdata.extend_from_slice(&300u16.to_be_bytes()); // fudge
+    rdata.extend_from_slice(&32u16.to_be_bytes());
+    rdata.extend_from_slice(&[0xAB; 32]);
+    rdata.extend_from_slice(&original_id.to_be_bytes());
+    rdata.extend_from_slice(&[0, 0, 0, 0]); // error, other length
+    record.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    record.extend_from_slice(&rdata);
+    record
+}
+
+/// Regression: a query signed with TSIG got a normal unsigned answer. No
+/// key is known here: NOTAUTH with TSIG error BADKEY (RFC 8945 §5.2.1);
+/// a TSIG that is not the last record is FORMERR (§5.1).
+#[test]
+fn tsig_queries_get_notauth_badkey_and_misplaced_tsig_is_formerr() {
+    on_server(|address| {
+        let mut packet = raw_query("host.example.test.", RecordType::A, Ask::UDP);
+        let id = u16::from_be_bytes([packet[0], packet[1]]);
+        packet.extend_from_slice(&tsig_record(id));
+        packet[11] = 2; // OPT, then TSIG
+        for tcp in [false, true] {
+            let reply = Message::from_vec(&exchange_raw(address, &packet, tcp).expect("reply"))
+                .expect("decodes");
+            assert_eq!(
+                reply.metadata.response_code,
+                ResponseCode::NotAuth,
+                "tcp={tcp}"
+            );
+            assert!(reply.answers.is_empty(), "nothing answered unsigned");
+            let tsig = reply
+                .signature
+                .as_ref()
+                .map(|record| record.name.to_ascii())
+                .or_else(|| {
+                    reply
+                        .additionals
+                        .iter()
+                        .find(|r| u16::from(r.record_type()) == 250)
+                        .map(|r| r.name.to_ascii())
+                });
+            // The raw bytes carry the error: BADKEY (17) before the other length.
+            let raw = exchange_raw(address, &packet, tcp).expect("reply");
+            assert_eq!(
+                &raw[raw.len() - 4..raw.len() - 2],
+                &17u16.to_be_bytes(),
+                "BADKEY"
+            );
+            assert_eq!(
+                tsig.as_deref(),
+                Some("key.example."),
+                "TSIG RR in the reply"
+            );
+        }
+        // TSIG before the OPT: not last, FORMERR.
+        let mut misplaced = raw_query("host.example.test.", RecordType::A, Ask::UDP_NO_EDNS);
+        misplaced.extend_from_slice(&tsig_record(0));
+        misplaced.extend_from_slice(&[0, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0]);
+        misplaced[11] = 2;
+        let reply = exchange_raw(address, &misplaced, false).expect("reply");
+        assert_eq!(reply[3] & 0x0F, 1, "FORMERR");
+    });
+}
+
+/// MAILA and MAILB are looked up like any type (NODATA at a name that
+/// exists), as Knot answers them, not FORMERR.
+#[test]
+fn maila_and_mailb_are_nodata() {
+    on_server(|address| {
+        for qtype in [253u16, 254] {
+            let reply = ask(
+                address,
+                "host.example.test.",
+                RecordType::from(qtype),
+                Ask::UDP,
+            );
+            assert_eq!(
+                reply.metadata.response_code,
+                ResponseCode::NoError,
+                "{qtype}"
+            );
+            assert!(reply.answers.is_empty());
+            assert_eq!(reply.authorities.len(), 1, "SOA for negative caching");
+        }
+    });
+}

@@ -19,6 +19,7 @@ pub mod rcode {
     pub const NXDOMAIN: u16 = 3;
     pub const NOTIMP: u16 = 4;
     pub const REFUSED: u16 = 5;
+    pub const NOTAUTH: u16 = 9;
     pub const BADVERS: u16 = 16;
 }
 
@@ -36,6 +37,7 @@ pub mod rtype {
     pub const DS: u16 = 43;
     pub const SVCB: u16 = 64;
     pub const HTTPS: u16 = 65;
+    pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;
     pub const AXFR: u16 = 252;
     pub const MAILB: u16 = 253;

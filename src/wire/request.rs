@@ -23,6 +23,17 @@ pub struct Edns {
     pub dnssec_ok: bool,
 }
 
+/// A TSIG record at the end of a request (RFC 8945 §4.2), as much of it as
+/// an error response needs: names in uncompressed wire form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TsigRecord<'a> {
+    pub key_name: &'a [u8],
+    pub algorithm: &'a [u8],
+    /// Time Signed (48 bits) and Fudge, as sent.
+    pub time_and_fudge: &'a [u8],
+    pub original_id: u16,
+}
+
 /// A parsed query; the question name is borrowed from the packet, case kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query<'a> {
@@ -35,6 +46,8 @@ pub struct Query<'a> {
     pub qtype: u16,
     pub qclass: u16,
     pub edns: Option<Edns>,
+    /// A TSIG record, last in the additional section (RFC 8945 §5.1).
+    pub tsig: Option<TsigRecord<'a>>,
 }
 
 /// Why a packet is not a query we answer normally.
@@ -42,8 +55,17 @@ pub struct Query<'a> {
 pub enum Rejection {
     /// Not answerable at all: too short for a header, or a response.
     Drop,
-    /// Malformed: answer FORMERR with this header data (RFC 1035 §4.1.1).
-    FormErr { id: u16, opcode: u8, flags: u16 },
+    /// Malformed: answer FORMERR with this header data (RFC 1035 §4.1.1),
+    /// and an OPT if the request had a readable one (RFC 6891 §7).
+    FormErr {
+        id: u16,
+        opcode: u8,
+        flags: u16,
+        edns: Option<Edns>,
+    },
+    /// An opcode other than QUERY: NOTIMP, decided from the header alone
+    /// (RFC 1035 §4.1.1), whatever the rest of the message holds.
+    NotImp { id: u16, opcode: u8 },
 }
 
 struct Cursor<'a> {
@@ -62,6 +84,23 @@ impl<'a> Cursor<'a> {
         let pair = self.bytes.get(self.at..self.at + 2)?;
         self.at += 2;
         Some(u16::from_be_bytes([pair[0], pair[1]]))
+    }
+
+    /// An uncompressed name (TSIG owner and algorithm names, RFC 8945 §4.2).
+    fn uncompressed_name(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        loop {
+            let length = self.u8()?;
+            match length {
+                0 => break,
+                1..=63 => self.skip(usize::from(length))?,
+                _ => return None,
+            }
+            if self.at - start > 255 {
+                return None;
+            }
+        }
+        Some(&self.bytes[start..self.at])
     }
 
     fn skip(&mut self, count: usize) -> Option<()> {
@@ -107,7 +146,15 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         return Err(Rejection::Drop);
     }
     let opcode = ((flags >> 11) & 0x0F) as u8;
-    let formerr = Rejection::FormErr { id, opcode, flags };
+    if opcode != 0 {
+        return Err(Rejection::NotImp { id, opcode });
+    }
+    let formerr = Rejection::FormErr {
+        id,
+        opcode,
+        flags,
+        edns: None,
+    };
     let count = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]);
     let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
     if qdcount != 1 {
@@ -142,10 +189,31 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         cursor.skip(usize::from(rdlength)).ok_or(formerr)?;
     }
     let mut edns = None;
-    for _ in 0..arcount {
+    let mut tsig = None;
+    for index in 0..arcount {
+        // From here on a FORMERR carries the OPT if one was read.
+        let formerr = Rejection::FormErr {
+            id,
+            opcode,
+            flags,
+            edns,
+        };
         let name_start = cursor.at;
         cursor.skip_name().ok_or(formerr)?;
         let record_type = cursor.u16().ok_or(formerr)?;
+        if record_type == rtype::TSIG {
+            // RFC 8945 §5.1: TSIG is the last record, or the message is FORMERR.
+            if index + 1 != arcount {
+                return Err(formerr);
+            }
+            let mut record = Cursor {
+                bytes: packet,
+                at: name_start,
+            };
+            tsig = Some(read_tsig(&mut record).ok_or(formerr)?);
+            cursor.at = record.at;
+            continue;
+        }
         let class = cursor.u16().ok_or(formerr)?;
         // The extended-RCODE byte is meaningful only in responses.
         cursor.u8().ok_or(formerr)?;
@@ -178,7 +246,12 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         });
     }
     if cursor.at != packet.len() {
-        return Err(formerr);
+        return Err(Rejection::FormErr {
+            id,
+            opcode,
+            flags,
+            edns,
+        });
     }
     Ok(Query {
         id,
@@ -189,6 +262,32 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         qtype,
         qclass,
         edns,
+        tsig,
+    })
+}
+
+/// Reads a whole TSIG record from its owner name on; `None` if it is
+/// malformed (compressed names, fields past its RDATA).
+fn read_tsig<'a>(record: &mut Cursor<'a>) -> Option<TsigRecord<'a>> {
+    let key_name = record.uncompressed_name()?;
+    record.skip(8)?; // type, class, TTL
+    let rdlength = usize::from(record.u16()?);
+    let rdata_end = record.at + rdlength;
+    let algorithm = record.uncompressed_name()?;
+    let time_start = record.at;
+    record.skip(8)?; // Time Signed (6), Fudge (2)
+    let time_and_fudge = &record.bytes[time_start..record.at];
+    let mac_size = usize::from(record.u16()?);
+    record.skip(mac_size)?;
+    let original_id = record.u16()?;
+    record.skip(2)?; // Error
+    let other_length = usize::from(record.u16()?);
+    record.skip(other_length)?;
+    (record.at == rdata_end).then_some(TsigRecord {
+        key_name,
+        algorithm,
+        time_and_fudge,
+        original_id,
     })
 }
 

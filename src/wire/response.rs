@@ -33,6 +33,8 @@ pub struct ResponseWriter {
     counts: [u16; 3],
     /// Offsets of names (and name suffixes) already in the buffer.
     name_offsets: Vec<u16>,
+    /// A record to write after the OPT ([`ResponseWriter::trailing_record`]).
+    trailer: Option<Vec<u8>>,
 }
 
 /// Header fields of a response.
@@ -56,6 +58,7 @@ impl ResponseWriter {
             limit,
             counts: [0; 3],
             name_offsets: Vec::with_capacity(16),
+            trailer: None,
         }
     }
 
@@ -186,6 +189,12 @@ impl ResponseWriter {
         Ok(())
     }
 
+    /// A whole record (wire form, names uncompressed) to put last in the
+    /// additional section, after the OPT: a TSIG record (RFC 8945 §5.1).
+    pub fn trailing_record(&mut self, record: Vec<u8>) {
+        self.trailer = Some(record);
+    }
+
     /// Finishes the message: header, then the OPT record if the request had EDNS.
     /// `extended_rcode` carries the upper 8 bits of a 12-bit RCODE (RFC 6891 §6.1.3).
     pub fn finish(mut self, header: Header, truncated: bool, opt: Option<OptRecord>) -> Vec<u8> {
@@ -210,6 +219,10 @@ impl ResponseWriter {
             self.buf
                 .extend_from_slice(&(if opt.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
             self.buf.extend_from_slice(&0u16.to_be_bytes());
+            additional += 1;
+        }
+        if let Some(trailer) = self.trailer.take() {
+            self.buf.extend_from_slice(&trailer);
             additional += 1;
         }
         self.buf[6..8].copy_from_slice(&self.counts[0].to_be_bytes());
