@@ -69,7 +69,7 @@ fn check_config_names_the_file_and_line_of_a_bad_zone_and_fails() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a bad zone must fail the check");
     assert!(
-        stderr.contains("bad.test.zone:5:") && stderr.contains("bad A data"),
+        stderr.contains("bad.test.zone:5:") && stderr.contains("is not an IPv4 address"),
         "{stderr}"
     );
     let config = dir.path().join("bad.toml");
