@@ -24,6 +24,16 @@ use thiserror::Error;
 use crate::rrset::rdata_to_wire;
 
 pub const PROFILE_VERSION: &str = "v=mimi1";
+/// Most ALPN protocol ids in one mapping's SVCB record.
+pub const MAX_ALPN_PER_MAPPING: usize = 8;
+/// Most tags on one mapping.
+pub const MAX_TAGS_PER_MAPPING: usize = 16;
+/// Most octets one identifier's TXT or SVCB RRset may take in a response
+/// (owner pointer, type, class, TTL and length per record, plus the RDATA):
+/// with the header, the question (an owner is at most 255 octets), an OPT
+/// and the SOA it stays below the 65,535 octets of a TCP message, so every
+/// accepted write can be served (RFC 7766).
+pub const MAX_RRSET_RESPONSE_BYTES: usize = 64_000;
 pub const DEFAULT_ALPN: &str = "h2";
 
 fn default_alpn() -> Vec<String> {
@@ -69,6 +79,15 @@ pub enum MappingError {
     },
     #[error("mappings {first} and {second} have the same provider and ssi")]
     Duplicate { first: usize, second: usize },
+    #[error(
+        "the {rrset} records of these mappings take {bytes} octets in a response; at most {MAX_RRSET_RESPONSE_BYTES} fit in one DNS message over TCP: use fewer or shorter mappings"
+    )]
+    TooLarge { rrset: &'static str, bytes: usize },
+}
+
+/// Octets an RRset of these RDATAs takes in a response, owner compressed.
+pub fn rrset_response_bytes(rdatas: &[Vec<u8>]) -> usize {
+    rdatas.iter().map(|rdata| 12 + rdata.len()).sum()
 }
 
 fn field(index: usize, field: &'static str, problem: impl Into<String>) -> MappingError {
@@ -95,6 +114,18 @@ fn printable(text: &str) -> bool {
 pub fn validate_mapping(index: usize, mapping: &Mapping) -> Result<Mapping, MappingError> {
     let provider = host_name(&mapping.provider)
         .map_err(|e| field(index, "provider", format!("is not a valid domain: {e}")))?;
+    let literal = mapping.target.trim_end_matches('.');
+    let literal = literal
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .unwrap_or(literal);
+    if literal.parse::<std::net::IpAddr>().is_ok() {
+        return Err(field(
+            index,
+            "target",
+            "is an IP address; SVCB TargetName is a host name (publish its A/AAAA records instead)",
+        ));
+    }
     let target = host_name(&mapping.target)
         .map_err(|e| field(index, "target", format!("is not a valid host name: {e}")))?;
     if mapping.priority == 0 {
@@ -116,6 +147,26 @@ pub fn validate_mapping(index: usize, mapping: &Mapping) -> Result<Mapping, Mapp
     }
     if mapping.alpn.is_empty() {
         return Err(field(index, "alpn", "must list at least one protocol"));
+    }
+    if mapping.alpn.len() > MAX_ALPN_PER_MAPPING {
+        return Err(field(
+            index,
+            "alpn",
+            format!(
+                "lists {} protocols; at most {MAX_ALPN_PER_MAPPING}",
+                mapping.alpn.len()
+            ),
+        ));
+    }
+    if mapping.tags.len() > MAX_TAGS_PER_MAPPING {
+        return Err(field(
+            index,
+            "tags",
+            format!(
+                "has {} entries; at most {MAX_TAGS_PER_MAPPING}",
+                mapping.tags.len()
+            ),
+        ));
     }
     let mut seen = HashSet::new();
     for alpn in &mapping.alpn {
@@ -236,6 +287,12 @@ pub fn mapping_rdatas(mappings: &[Mapping]) -> Result<MappingRdatas, MappingErro
         let txt = rdata_to_wire(&txt).map_err(|e| field(index, "txt", e.to_string()))?;
         if !txt_rdatas.contains(&txt) {
             txt_rdatas.push(txt);
+        }
+    }
+    for (rrset, rdatas) in [("TXT", &txt_rdatas), ("SVCB", &svcb_rdatas)] {
+        let bytes = rrset_response_bytes(rdatas);
+        if bytes > MAX_RRSET_RESPONSE_BYTES {
+            return Err(MappingError::TooLarge { rrset, bytes });
         }
     }
     Ok(MappingRdatas {

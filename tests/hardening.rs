@@ -826,3 +826,106 @@ async fn writes_recover_after_the_disk_was_full() {
         .expect("served after restart");
     restarted.server.shutdown().await;
 }
+
+/// Regression: unbounded tags and ALPN lists, oversized RRsets that no
+/// message could carry, IP literals as SVCB targets and extra RDATA fields
+/// were accepted. Each now gets a 4xx that says what is wrong, and the
+/// store is untouched (the serial does not move).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_or_malformed_writes_are_refused_and_change_nothing() {
+    let server = start_server(&repo_path("tests/zones")).await;
+    let client = AdminClient::new(&server.server.admin_socket);
+    let serial = |client: &AdminClient| {
+        let client = client.clone();
+        async move {
+            let zones: Vec<mimidns::admin::api::ZoneSummary> = client
+                .call(Method::GET, "/v1/zones", None::<&()>)
+                .await
+                .expect("zones");
+            zones[0].serial
+        }
+    };
+    let before = serial(&client).await;
+    let path = format!(
+        "/v1/zones/{ZONE}/identifiers/{}",
+        encode_segment("+14155550199")
+    );
+    let with = |change: &dyn Fn(&mut Mapping)| {
+        let mut mapping = chat_mapping("u");
+        change(&mut mapping);
+        serde_json::to_vec(&PutIdentifier {
+            mappings: vec![mapping],
+        })
+        .expect("json")
+    };
+    let many_mappings = serde_json::to_vec(&PutIdentifier {
+        mappings: (0..16)
+            .map(|i| {
+                let mut mapping = chat_mapping(&format!("{i}-{}", "s".repeat(240)));
+                mapping.tags = (0..16).map(|t| format!("{t}{}", "t".repeat(240))).collect();
+                mapping
+            })
+            .collect(),
+    })
+    .expect("json");
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            with(&|m| m.tags = (0..17).map(|i| i.to_string()).collect()),
+            422,
+            "at most 16",
+        ),
+        (
+            with(&|m| m.alpn = (0..9).map(|i| format!("p{i}")).collect()),
+            422,
+            "at most 8",
+        ),
+        (with(&|m| m.target = "192.0.2.1".into()), 422, "IP address"),
+        (
+            with(&|m| m.target = "[2001:db8::1]".into()),
+            422,
+            "IP address",
+        ),
+        (many_mappings, 422, "fit in one DNS message"),
+    ];
+    for (body, status, message) in cases {
+        let (got, reply) = client
+            .request(Method::PUT, &path, Some(body))
+            .await
+            .expect("put");
+        let error: ApiError = serde_json::from_slice(&reply).expect("JSON error");
+        assert_eq!(got.as_u16(), status, "{error:?}");
+        assert!(error.message.contains(message), "{error:?} lacks {message}");
+    }
+    let rrset_path = format!("/v1/zones/{ZONE}/rrsets/extra/A");
+    let body = serde_json::to_vec(&PutRrset {
+        ttl: 60,
+        rdata: vec!["192.0.2.1 192.0.2.2".into()],
+    })
+    .expect("json");
+    let (got, reply) = client
+        .request(Method::PUT, &rrset_path, Some(body))
+        .await
+        .expect("put");
+    assert_eq!(got.as_u16(), 400, "{}", String::from_utf8_lossy(&reply));
+    assert!(String::from_utf8_lossy(&reply).contains("too many"));
+    assert_eq!(serial(&client).await, before, "nothing was written");
+    server.server.shutdown().await;
+}
+
+/// Regression: a regular file at the admin socket path was deleted at
+/// start. It is refused, named, and left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regular_file_at_the_socket_path_is_refused_not_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("admin.sock");
+    std::fs::write(&socket, "precious").expect("file");
+    let error = mimidns::admin::http::bind_unix(&socket)
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("not a socket"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(&socket).expect("still there"),
+        "precious"
+    );
+}

@@ -489,3 +489,37 @@ fn maila_and_mailb_are_nodata() {
         }
     });
 }
+
+/// Regression: with a parent and its child both served, DS at the child's
+/// apex was answered from the child (NODATA); it belongs to the parent
+/// (RFC 4035 §3.1.4.1). Other types at the apex stay the child's.
+#[test]
+fn ds_at_a_served_child_apex_is_answered_by_the_parent() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let server = start_server(&repo_path("tests/zones-nested")).await;
+        let address = server.address;
+        tokio::task::spawn_blocking(move || {
+            let ds = ask(address, "child.parent.test.", RecordType::DS, Ask::UDP);
+            assert_eq!(ds.metadata.response_code, ResponseCode::NoError);
+            assert!(ds.metadata.authoritative);
+            assert_eq!(ds.answers.len(), 1, "the parent's DS");
+            assert_eq!(ds.answers[0].record_type(), RecordType::DS);
+            let soa = ask(address, "child.parent.test.", RecordType::SOA, Ask::UDP);
+            assert_eq!(soa.answers.len(), 1);
+            assert!(
+                soa.answers[0].data.to_string().contains(" 7 "),
+                "the child's SOA"
+            );
+            let www = ask(address, "www.child.parent.test.", RecordType::A, Ask::UDP);
+            assert_eq!(www.answers.len(), 1, "the child answers below its apex");
+        })
+        .await
+        .expect("test body");
+        server.server.shutdown().await;
+    });
+}

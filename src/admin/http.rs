@@ -33,6 +33,10 @@ pub enum AdminListenError {
         "admin socket {0} is in use by a running server; stop it first or choose another admin.socket"
     )]
     SocketInUse(PathBuf),
+    #[error(
+        "admin socket path {0} holds something that is not a socket; it is left alone: move it or choose another admin.socket"
+    )]
+    NotASocket(PathBuf),
     #[error("admin socket {path}: {source}")]
     Socket {
         path: PathBuf,
@@ -72,33 +76,34 @@ impl IntoResponse for AdminError {
     }
 }
 
-/// Replaces quoted and backquoted values in a JSON error so no submitted
-/// value (such as an identifier) is echoed back; field names stay.
+/// Replaces every quoted or backquoted token a JSON error quotes from the
+/// request (a value, or the name of an unknown field) with `…`, so nothing
+/// submitted is echoed back. What follows "expected" lists our own field
+/// names and types, and stays.
 fn redact_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
+    let (submitted, ours) = match text.find("expected") {
+        Some(at) => text.split_at(at),
+        None => (text.as_str(), ""),
+    };
     let mut out = String::with_capacity(text.len());
     let mut open: Option<char> = None;
-    for c in text.chars() {
+    for c in submitted.chars() {
         match (open, c) {
             (None, '"') | (None, '`') => {
                 open = Some(c);
                 out.push(c);
+                out.push('…');
             }
             (Some(quote), c) if c == quote => {
-                // Field names in "unknown field `x`" are ours to show; values are not.
-                let start = out.rfind(quote).map_or(out.len(), |i| i + 1);
-                let value = out[start..].to_string();
-                let is_field_name = text.contains(&format!("field `{value}`"));
-                if !is_field_name {
-                    out.truncate(start);
-                    out.push('…');
-                }
                 out.push(c);
                 open = None;
             }
-            _ => out.push(c),
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
         }
     }
+    out.push_str(ours);
     out
 }
 
@@ -401,7 +406,13 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
         path: path.to_path_buf(),
         source,
     };
-    if path.exists() {
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        // Only a stale socket is ours to replace; anything else at the path
+        // (a regular file, a link) is refused and left as it is.
+        if !metadata.file_type().is_socket() {
+            return Err(AdminListenError::NotASocket(path.to_path_buf()));
+        }
         if UnixStream::connect(path).await.is_ok() {
             return Err(AdminListenError::SocketInUse(path.to_path_buf()));
         }
@@ -501,5 +512,18 @@ mod tests {
         let message = redact_json_error(&error);
         assert!(!message.contains("4155550100"), "{message}");
         assert!(message.contains("line 1"), "{message}");
+    }
+
+    /// Regression: "unknown field `x`" echoed the submitted key.
+    #[test]
+    fn json_errors_do_not_echo_unknown_keys() {
+        let error = serde_json::from_str::<PutIdentifier>(r#"{"alice@example.com": 1}"#)
+            .expect_err("invalid");
+        let message = redact_json_error(&error);
+        assert!(!message.contains("alice"), "{message}");
+        assert!(
+            message.contains("`mappings`"),
+            "our field names stay: {message}"
+        );
     }
 }

@@ -629,6 +629,16 @@ impl AdminService {
                 rdatas.push(wire);
             }
         }
+        let bytes = crate::mapping::rrset_response_bytes(&rdatas);
+        if bytes > crate::mapping::MAX_RRSET_RESPONSE_BYTES {
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "the RRset takes {bytes} octets in a response; at most {} fit in one DNS message over TCP",
+                    crate::mapping::MAX_RRSET_RESPONSE_BYTES
+                ),
+            ));
+        }
         if record_type == RecordType::CNAME && rdatas.len() > 1 {
             return Err(AdminError::new(
                 ErrorKind::BadRequest,
