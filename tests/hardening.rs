@@ -921,8 +921,7 @@ async fn a_regular_file_at_the_socket_path_is_refused_not_deleted() {
     std::fs::write(&socket, "precious").expect("file");
     let error = mimidns::admin::http::bind_unix(&socket)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(error.to_string().contains("not a socket"), "{error}");
     assert_eq!(
         std::fs::read_to_string(&socket).expect("still there"),
