@@ -158,6 +158,34 @@ impl ResponseWriter {
             .extend_from_slice(&new_offsets[..new_count]);
     }
 
+    /// Writes one RDATA: verbatim, except the names RFC 3597 §4 lets a
+    /// server compress (the types of RFC 1035: NS, CNAME, SOA, PTR, MX),
+    /// which are compressed like owner names, as Knot and NSD do.
+    fn rdata(&mut self, record_type: u16, rdata: &[u8]) {
+        use super::wire_name_len;
+        let whole_name = |bytes: &[u8]| wire_name_len(bytes) == Some(bytes.len());
+        match record_type {
+            rtype::NS | rtype::CNAME | rtype::PTR if whole_name(rdata) => self.name(rdata),
+            rtype::MX if rdata.len() > 2 && whole_name(&rdata[2..]) => {
+                self.buf.extend_from_slice(&rdata[..2]);
+                self.name(&rdata[2..]);
+            }
+            rtype::SOA => {
+                let mname = wire_name_len(rdata);
+                let rname = mname.and_then(|m| Some(m + wire_name_len(rdata.get(m..)?)?));
+                match (mname, rname) {
+                    (Some(mname), Some(rname)) if rdata.len() == rname + 20 => {
+                        self.name(&rdata[..mname]);
+                        self.name(&rdata[mname..rname]);
+                        self.buf.extend_from_slice(&rdata[rname..]);
+                    }
+                    _ => self.buf.extend_from_slice(rdata),
+                }
+            }
+            _ => self.buf.extend_from_slice(rdata),
+        }
+    }
+
     /// Writes a whole RRset, or nothing of it if it does not fit.
     pub fn rrset<'r>(
         &mut self,
@@ -175,9 +203,11 @@ impl ResponseWriter {
             self.buf.extend_from_slice(&record_type.to_be_bytes());
             self.buf.extend_from_slice(&super::CLASS_IN.to_be_bytes());
             self.buf.extend_from_slice(&ttl.to_be_bytes());
-            self.buf
-                .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-            self.buf.extend_from_slice(rdata);
+            let length_at = self.buf.len();
+            self.buf.extend_from_slice(&[0, 0]);
+            self.rdata(record_type, rdata);
+            let length = (self.buf.len() - length_at - 2) as u16;
+            self.buf[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
             written += 1;
             if self.buf.len() > self.limit {
                 self.buf.truncate(mark);
