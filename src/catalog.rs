@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::Name;
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -37,6 +37,7 @@ use crate::store::{
 };
 use crate::wire::{name_to_wire, rtype};
 use crate::zone_file::{ZoneContent, ZoneFileError, load_zone_file, origin_from_file_name};
+use crate::zone_rules::{DNAME, ZoneShape};
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
@@ -76,9 +77,8 @@ pub struct ServedZone {
     pub soa: StoredRrset,
     /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §3).
     pub negative_ttl: u32,
-    /// Name keys (without the zone id) of delegation points below the apex.
-    pub cuts: HashSet<Vec<u8>>,
-    pub has_wildcards: bool,
+    /// Delegation points, DNAME owners, wildcards (name keys without the zone id).
+    pub shape: ZoneShape,
     /// How identifiers are published here.
     pub discovery: DiscoverySettings,
     /// Name key of `<discovery label>.<origin>`.
@@ -263,11 +263,7 @@ impl Catalog {
                 .store
                 .rrset(&soa_key(zone))?
                 .ok_or_else(|| CatalogError::BadSoa(origin.clone()))?;
-            let cuts = meta
-                .cuts
-                .iter()
-                .filter_map(|hex| data_encoding::HEXLOWER.decode(hex.as_bytes()).ok())
-                .collect();
+            let shape = shape_from_meta(&meta);
             *zone = Arc::new(ServedZone {
                 id: zone.id,
                 origin: zone.origin.clone(),
@@ -276,8 +272,7 @@ impl Catalog {
                 serial: meta.serial,
                 soa,
                 negative_ttl: zone.negative_ttl,
-                cuts,
-                has_wildcards: meta.has_wildcards,
+                shape,
                 discovery: zone.discovery.clone(),
                 discovery_key: zone.discovery_key.clone(),
                 identifiers: meta.identifiers,
@@ -343,8 +338,7 @@ impl Catalog {
                 .map_err(CatalogError::from)?
                 .ok_or_else(|| CatalogError::UnknownZone(origin.to_string()))?;
             let serial = next_serial(zone.serial, None);
-            let mut cuts = zone.cuts.clone();
-            let mut has_wildcards = zone.has_wildcards;
+            let mut shape = zone.shape.clone();
             let mut identifiers = i128::from(zone.identifiers);
             let prefix = zone_prefix(zone.id);
             let mut commit = ZoneCommit {
@@ -353,15 +347,7 @@ impl Catalog {
             };
             for (key, value) in writes {
                 if let Some((node, record_type)) = crate::name_key::split_rrset_key(&key) {
-                    if record_type == rtype::NS && node != zone.origin_key.as_slice() {
-                        if value.is_some() {
-                            cuts.insert(node.to_vec());
-                        } else {
-                            cuts.remove(node);
-                        }
-                    }
-                    has_wildcards |= crate::name_key::labels_from_name_key(node)
-                        .is_some_and(|labels| labels.first().is_some_and(|l| l == b"*"));
+                    shape.note_write(&zone.origin_key, node, record_type, value.is_some());
                 }
                 let mut full = prefix.to_vec();
                 full.extend_from_slice(&key);
@@ -384,11 +370,7 @@ impl Catalog {
                 value: Some(soa.clone()),
             });
             meta.serial = serial;
-            meta.cuts = cuts
-                .iter()
-                .map(|c| data_encoding::HEXLOWER.encode(c))
-                .collect();
-            meta.has_wildcards = has_wildcards;
+            shape_into_meta(&shape, &mut meta);
             let identifiers = u64::try_from(identifiers.max(0)).unwrap_or(0);
             meta.identifiers = identifiers;
             commit.meta = Some(meta);
@@ -402,8 +384,7 @@ impl Catalog {
                 soa: StoredRrset::parse(soa.into())
                     .map_err(|e| CatalogError::from(StoreError::from(e)))?,
                 negative_ttl: zone.negative_ttl,
-                cuts,
-                has_wildcards,
+                shape,
                 discovery: zone.discovery.clone(),
                 discovery_key: zone.discovery_key.clone(),
                 identifiers,
@@ -492,6 +473,7 @@ fn reconcile_zone_file(
             serial: content.soa_serial,
             file_digest: String::new(),
             cuts: Vec::new(),
+            dnames: Vec::new(),
             has_wildcards: false,
             identifiers: 0,
         },
@@ -562,28 +544,31 @@ fn reconcile_zone_file(
         }
         meta.serial = serial;
         meta.file_digest = content.digest.clone();
-        let mut cuts: HashSet<String> = meta.cuts.iter().cloned().collect();
-        for (key, rrset) in &content.rrsets {
-            if rrset.record_type == RecordType::NS && rrset.name != content.origin {
-                cuts.insert(data_encoding::HEXLOWER.encode(&key[..key.len() - 3]));
+        let mut shape = shape_from_meta(&meta);
+        for key in content.rrsets.keys() {
+            if let Some((node, record_type)) = crate::name_key::split_rrset_key(key) {
+                shape.note_write(&origin_key, node, record_type, true);
             }
         }
-        meta.cuts = cuts.into_iter().collect();
-        meta.has_wildcards |= content.rrsets.values().any(|r| r.name.is_wildcard());
+        shape_into_meta(&shape, &mut meta);
         commit.meta = Some(meta.clone());
         store.commit(&commit)?;
         info!(zone = %origin_text, serial, changed_rrsets = commit.rrsets.len(), "zone file loaded into the store");
     }
-    // Drop cuts whose NS RRset is gone (removed from the file or by the admin API).
-    let mut cuts = HashSet::new();
-    for hex in &meta.cuts {
-        if let Ok(cut) = data_encoding::HEXLOWER.decode(hex.as_bytes())
-            && store
-                .rrset(&full_key(&rrset_key(&cut, rtype::NS)))?
+    // Drop cuts and DNAMEs whose RRset is gone (removed from the file or by
+    // the admin API).
+    let mut shape = shape_from_meta(&meta);
+    for (points, record_type) in [(&mut shape.cuts, rtype::NS), (&mut shape.dnames, DNAME)] {
+        let mut kept = HashSet::new();
+        for point in points.drain() {
+            if store
+                .rrset(&full_key(&rrset_key(&point, record_type)))?
                 .is_some()
-        {
-            cuts.insert(cut);
+            {
+                kept.insert(point);
+            }
         }
+        *points = kept;
     }
     let soa = store
         .rrset(&soa_key)?
@@ -602,8 +587,7 @@ fn reconcile_zone_file(
         serial: meta.serial,
         negative_ttl: soa.ttl().min(minimum),
         soa,
-        cuts,
-        has_wildcards: meta.has_wildcards,
+        shape,
         discovery_key: {
             let mut key = name_key(&content.origin);
             push_label(&mut key, discovery.label.as_bytes());
@@ -619,6 +603,34 @@ fn reconcile_zone_file(
         file_rrsets: content.rrsets.len(),
     };
     Ok((zone, report))
+}
+
+/// The zone's shape as its meta record keeps it (name keys in hex).
+fn shape_from_meta(meta: &ZoneMeta) -> ZoneShape {
+    let decode = |keys: &[String]| {
+        keys.iter()
+            .filter_map(|hex| data_encoding::HEXLOWER.decode(hex.as_bytes()).ok())
+            .collect()
+    };
+    ZoneShape {
+        cuts: decode(&meta.cuts),
+        dnames: decode(&meta.dnames),
+        has_wildcards: meta.has_wildcards,
+    }
+}
+
+fn shape_into_meta(shape: &ZoneShape, meta: &mut ZoneMeta) {
+    let encode = |keys: &HashSet<Vec<u8>>| {
+        let mut hex: Vec<String> = keys
+            .iter()
+            .map(|k| data_encoding::HEXLOWER.encode(k))
+            .collect();
+        hex.sort();
+        hex
+    };
+    meta.cuts = encode(&shape.cuts);
+    meta.dnames = encode(&shape.dnames);
+    meta.has_wildcards = shape.has_wildcards;
 }
 
 #[cfg(test)]

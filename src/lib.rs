@@ -31,3 +31,4 @@ pub mod store;
 pub mod transport;
 pub mod wire;
 pub mod zone_file;
+pub mod zone_rules;

@@ -4,7 +4,8 @@
 //! find the zone (longest match), stop at a delegation (referral, RFC 1034
 //! §4.3.2 step 3b), match the name exactly, follow CNAMEs inside the zone
 //! (step 3a, RFC 6604 for the final RCODE), synthesize from a wildcard
-//! (RFC 4592), and otherwise deny with NXDOMAIN or NODATA (RFC 2308).
+//! (RFC 4592), synthesize a CNAME below a DNAME (RFC 6672 §3.2), and
+//! otherwise deny with NXDOMAIN or NODATA (RFC 2308).
 //! Every step is a keyed lookup or one ordered seek in the store; the cost of
 //! a query depends on the number of labels in the name, never on the size of
 //! the zone. It produces an [`Answer`] of RRsets by section and does not
@@ -16,9 +17,10 @@ use std::sync::Arc;
 use crate::catalog::{ServedZone, ZoneMap};
 use crate::name_key::{push_label, push_rrset_suffix};
 use crate::node_index::NameState;
-use crate::rrset::{StoredNode, StoredRrset};
+use crate::rrset::{RrsetOwner, StoredNode, StoredRrset, encode_rrset};
 use crate::store::{Store, StoreError};
 use crate::wire::{label_offsets, rcode, rdata_target, rtype};
+use crate::zone_rules::DNAME;
 
 /// Longest CNAME chain followed inside a zone.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -117,6 +119,35 @@ fn match_types(stored: &StoredNode, qtype: u16) -> NodeMatch {
     NodeMatch::NoData
 }
 
+/// Where a CNAME (given or synthesized) leads, while it stays in this zone
+/// (as Knot and NSD do): the target's name and the index of the apex in it.
+fn follow_in_zone(
+    zone: &ServedZone,
+    name: &KeyedName,
+    apex_index: usize,
+    target: &[u8],
+) -> Option<(KeyedName, usize)> {
+    let next = KeyedName::new(target)?;
+    let zone_labels = name.labels() - apex_index;
+    if next.labels() < zone_labels || !next.key.starts_with(&zone.origin_key) {
+        return None;
+    }
+    let next_apex = next.labels() - zone_labels;
+    Some((next, next_apex))
+}
+
+/// The wire name from offset `at` on (an ancestor of `owner`), borrowed
+/// from the question where the owner is.
+fn owner_suffix(owner: Cow<'_, [u8]>, at: usize) -> Cow<'_, [u8]> {
+    match owner {
+        Cow::Borrowed(wire) => Cow::Borrowed(&wire[at..]),
+        Cow::Owned(mut wire) => {
+            wire.drain(..at);
+            Cow::Owned(wire)
+        }
+    }
+}
+
 pub struct Resolver<'a> {
     pub zones: &'a ZoneMap,
     pub store: &'a Store,
@@ -142,7 +173,29 @@ impl<'a> Resolver<'a> {
         // each RR given once (RFC 2181 §5, RFC 1034 §3.6.2).
         let mut visited: Vec<Vec<u8>> = Vec::new();
         for _ in 0..=MAX_CNAME_CHAIN {
-            if let Some(cut_index) = self.delegation(&zone, &name, apex_index, qtype) {
+            let cut = self.delegation(&zone, &name, apex_index, qtype);
+            // RFC 6672 §3.2: a DNAME above the name rewrites it, unless a
+            // cut sits higher (a larger label index is nearer the apex).
+            if let Some(dname_index) = self.dname_above(&zone, &name, apex_index)
+                && cut.is_none_or(|cut_index| dname_index > cut_index)
+            {
+                let Some(target) =
+                    self.synthesize(&zone, &mut answer, owner.clone(), &name, dname_index)?
+                else {
+                    return Ok(answer);
+                };
+                let Some((next, next_apex)) = follow_in_zone(&zone, &name, apex_index, &target)
+                else {
+                    return Ok(answer);
+                };
+                visited.push(std::mem::take(&mut name.key));
+                if visited.contains(&next.key) {
+                    return Ok(answer);
+                }
+                (name, apex_index, owner) = (next, next_apex, Cow::Owned(target));
+                continue;
+            }
+            if let Some(cut_index) = cut {
                 if answer.answer.is_empty() {
                     return self.referral(&zone, owner, &name, cut_index);
                 }
@@ -181,21 +234,15 @@ impl<'a> Resolver<'a> {
                     let Some(target) = target else {
                         return Ok(answer);
                     };
-                    // Follow the chain only while it stays in this zone (as Knot and NSD do).
-                    let Some(next) = KeyedName::new(&target) else {
+                    let Some((next, next_apex)) = follow_in_zone(&zone, &name, apex_index, &target)
+                    else {
                         return Ok(answer);
                     };
-                    let zone_labels = name.labels() - apex_index;
-                    if next.labels() < zone_labels || !next.key.starts_with(&zone.origin_key) {
-                        return Ok(answer);
-                    }
                     visited.push(std::mem::take(&mut name.key));
                     if visited.contains(&next.key) {
                         return Ok(answer);
                     }
-                    apex_index = next.labels() - zone_labels;
-                    name = next;
-                    owner = Cow::Owned(target);
+                    (name, apex_index, owner) = (next, next_apex, Cow::Owned(target));
                 }
                 NodeMatch::NoData => {
                     answer.authority.push(self.negative_soa(&zone));
@@ -236,12 +283,71 @@ impl<'a> Resolver<'a> {
         apex_index: usize,
         qtype: u16,
     ) -> Option<usize> {
-        if zone.cuts.is_empty() {
+        if zone.shape.cuts.is_empty() {
             return None;
         }
         (0..apex_index).rev().find(|&index| {
-            zone.cuts.contains(name.suffix_key(index)) && !(index == 0 && qtype == rtype::DS)
+            zone.shape.cuts.contains(name.suffix_key(index)) && !(index == 0 && qtype == rtype::DS)
         })
+    }
+
+    /// The highest DNAME owner strictly above the name, at or below the apex.
+    fn dname_above(&self, zone: &ServedZone, name: &KeyedName, apex_index: usize) -> Option<usize> {
+        if zone.shape.dnames.is_empty() {
+            return None;
+        }
+        (1..=apex_index)
+            .rev()
+            .find(|&index| zone.shape.dnames.contains(name.suffix_key(index)))
+    }
+
+    /// Adds the DNAME at label `dname_index` of the name and the CNAME it
+    /// synthesizes (RFC 6672 §3.2: owner the name, TTL the DNAME's, target
+    /// the name with the DNAME owner replaced by its target). Returns that
+    /// target, or `None` when the answer is complete: the new name would be
+    /// longer than 255 octets (YXDOMAIN, RFC 6672 §2.2), or the DNAME is
+    /// gone (SERVFAIL: the zone map is newer than the store read).
+    fn synthesize<'q>(
+        &self,
+        zone: &ServedZone,
+        answer: &mut Answer<'q>,
+        owner: Cow<'q, [u8]>,
+        name: &KeyedName,
+        dname_index: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut key = zone.node_prefix(name.suffix_key(dname_index));
+        push_rrset_suffix(&mut key, DNAME);
+        let Some(dname) = self.store.rrset(&key)? else {
+            answer.rcode = rcode::SERVFAIL;
+            return Ok(None);
+        };
+        let Some(dname_target) = dname.rdatas().next().map(<[u8]>::to_vec) else {
+            answer.rcode = rcode::SERVFAIL;
+            return Ok(None);
+        };
+        let at = name.label_offsets[dname_index];
+        let ttl = dname.ttl();
+        answer.answer.push(RrsetOut {
+            owner: owner_suffix(owner.clone(), at),
+            record_type: DNAME,
+            ttl,
+            rrset: dname,
+        });
+        let mut target = owner[..at].to_vec();
+        target.extend_from_slice(&dname_target);
+        if target.len() > 255 {
+            answer.rcode = rcode::YXDOMAIN;
+            return Ok(None);
+        }
+        let cname =
+            StoredRrset::parse(encode_rrset(RrsetOwner::Server, ttl, &[target.clone()]).into())?;
+        answer.answer.push(RrsetOut {
+            owner,
+            record_type: rtype::CNAME,
+            ttl,
+            rrset: cname,
+        });
+        Ok(Some(target))
     }
 
     fn match_node(
@@ -258,7 +364,7 @@ impl<'a> Resolver<'a> {
             NameState::EmptyNonTerminal => return Ok(NodeMatch::NoData),
             NameState::Absent => {}
         }
-        if zone.has_wildcards {
+        if zone.shape.has_wildcards {
             // RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor.
             for index in 1..=apex_index {
                 let ancestor = zone.node_prefix(name.suffix_key(index));
@@ -303,12 +409,8 @@ impl<'a> Resolver<'a> {
             answer.rcode = rcode::SERVFAIL;
             return Ok(answer);
         };
-        let cut_owner: Cow<'q, [u8]> = match owner {
-            Cow::Borrowed(wire) => Cow::Borrowed(&wire[name.label_offsets[cut_index]..]),
-            Cow::Owned(wire) => Cow::Owned(wire[name.label_offsets[cut_index]..].to_vec()),
-        };
         let out = RrsetOut {
-            owner: cut_owner,
+            owner: owner_suffix(owner, name.label_offsets[cut_index]),
             record_type: rtype::NS,
             ttl: ns.ttl(),
             rrset: ns,

@@ -109,6 +109,9 @@ pub struct ZoneMeta {
     /// Name keys (hex) of the delegation points below the apex.
     #[serde(default)]
     pub cuts: Vec<String>,
+    /// Name keys (hex) of the DNAME owners.
+    #[serde(default)]
+    pub dnames: Vec<String>,
     /// Whether any wildcard owner was ever written to the zone.
     #[serde(default)]
     pub has_wildcards: bool,
@@ -470,6 +473,24 @@ impl Store {
         Ok(!matches!(self.name_state(prefix)?, NameState::Absent))
     }
 
+    /// Whether any name exists below the node `prefix` (zone id ‖ name key),
+    /// the node itself not counted. One ordered seek in sled (the admin
+    /// path's check before a DNAME; not on the query path).
+    pub fn has_descendants(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        // A node's own key is prefix ‖ 0x00; a descendant's continues with a
+        // label byte, which is never 0x00.
+        let mut start = prefix.to_vec();
+        start.push(crate::name_key::NODE_END + 1);
+        let next = self
+            .sled()?
+            .nodes
+            .range(start..)
+            .keys()
+            .next()
+            .transpose()?;
+        Ok(next.is_some_and(|key| key.starts_with(prefix)))
+    }
+
     /// Types of the RRsets owned by the node itself, at most `limit` of them.
     pub fn node_types(&self, node_prefix: &[u8], limit: usize) -> Result<Vec<u16>, StoreError> {
         Ok(self
@@ -790,6 +811,7 @@ mod tests {
             serial: 7,
             file_digest: "d".into(),
             cuts: Vec::new(),
+            dnames: Vec::new(),
             has_wildcards: false,
             identifiers: 0,
         };
@@ -1014,6 +1036,7 @@ mod tests {
                     serial: 41,
                     file_digest: String::new(),
                     cuts: vec![],
+                    dnames: vec![],
                     has_wildcards: false,
                     identifiers: 0,
                 }),

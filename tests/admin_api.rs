@@ -577,6 +577,161 @@ async fn raw_rrsets_can_be_read_written_and_deleted() {
     server.server.shutdown().await;
 }
 
+/// The admin path applies the zone-file loader's rules (src/zone_rules.rs):
+/// a DNAME is served with its synthesized CNAME (RFC 6672 §3.2), nothing may
+/// be written below it or beside it as a CNAME, it may not cover existing
+/// names, and below a delegation only glue is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dname_and_placement_rules_hold_for_admin_writes() {
+    let server = start_server(&repo_path("tests/zones")).await;
+    let client = AdminClient::new(&server.server.admin_socket);
+    let rrset = |name: &str, t: &str| format!("/v1/zones/{ZONE}/rrsets/{name}/{t}");
+    let body = |rdata: &[&str]| {
+        Some(serde_json::to_vec(&serde_json::json!({"ttl": 60, "rdata": rdata})).expect("json"))
+    };
+    assert_eq!(
+        dns(server.address, "x.moved.example.test.", RecordType::A)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain
+    );
+    let _: WriteResult = client
+        .call(
+            Method::PUT,
+            &rrset("moved", "DNAME"),
+            Some(&PutRrset {
+                ttl: 60,
+                rdata: vec!["example.org.".into()],
+            }),
+        )
+        .await
+        .expect("put DNAME");
+    let answer = dns(server.address, "x.moved.example.test.", RecordType::A).await;
+    assert_eq!(
+        section_texts(&answer.answers),
+        [
+            "moved.example.test. 60 DNAME example.org.",
+            "x.moved.example.test. 60 CNAME x.example.org.",
+        ]
+    );
+    // (name, type, RDATA, status, code, part of the message)
+    type Refused<'a> = (&'a str, &'a str, &'a [&'a str], u16, &'a str, &'a str);
+    let checks: &[Refused] = &[
+        (
+            "a.moved",
+            "A",
+            &["192.0.2.1"],
+            409,
+            "conflict",
+            "below a DNAME",
+        ),
+        (
+            "moved",
+            "CNAME",
+            &["host"],
+            409,
+            "conflict",
+            "DNAME name has no CNAME",
+        ),
+        ("www", "DNAME", &["example.org."], 409, "conflict", "CNAME"),
+        (
+            "b",
+            "DNAME",
+            &["example.org."],
+            409,
+            "conflict",
+            "names exist below it",
+        ),
+        (
+            "two",
+            "DNAME",
+            &["a.example.", "b.example."],
+            400,
+            "bad_request",
+            "at most one DNAME",
+        ),
+        (
+            "x.deleg",
+            "TXT",
+            &["\"t\""],
+            409,
+            "conflict",
+            "below a delegation point",
+        ),
+        (
+            "deleg",
+            "MX",
+            &["10 host"],
+            409,
+            "conflict",
+            "below a delegation point",
+        ),
+        (
+            "q",
+            "ANY",
+            &["x"],
+            400,
+            "bad_request",
+            "not a record type a zone can hold",
+        ),
+    ];
+    let before = export(&client).await;
+    for (name, record_type, rdata, status, code, message) in checks {
+        expect_error(
+            &client,
+            Method::PUT,
+            &rrset(name, record_type),
+            body(rdata),
+            *status,
+            code,
+            message,
+        )
+        .await;
+    }
+    assert_eq!(
+        export(&client).await,
+        before,
+        "refused writes changed nothing"
+    );
+    // Glue below the delegation is fine.
+    let _: WriteResult = client
+        .call(
+            Method::PUT,
+            &rrset("ns2.deleg", "A"),
+            Some(&PutRrset {
+                ttl: 60,
+                rdata: vec!["192.0.2.54".into()],
+            }),
+        )
+        .await
+        .expect("glue");
+    let _: WriteResult = client
+        .call(Method::DELETE, &rrset("moved", "DNAME"), None::<&()>)
+        .await
+        .expect("delete DNAME");
+    assert_eq!(
+        dns(server.address, "x.moved.example.test.", RecordType::A)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain,
+        "the rewrite ends with the DNAME"
+    );
+    let _: WriteResult = client
+        .call(
+            Method::PUT,
+            &rrset("a.moved", "A"),
+            Some(&PutRrset {
+                ttl: 60,
+                rdata: vec!["192.0.2.1".into()],
+            }),
+        )
+        .await
+        .expect("a name where the DNAME was");
+    server.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_all_land_with_strictly_increasing_serials() {
     let server = start_server(&repo_path("tests/zones")).await;

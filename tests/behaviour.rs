@@ -1,7 +1,8 @@
 //! DNS behaviour of the server, as data: each case is a query and the
 //! response it must get (RCODE, flags, sections), with the RFC section it
 //! checks. Every case runs over UDP and over TCP against the real server
-//! started in-process on 127.0.0.1:0.
+//! started in-process on 127.0.0.1:0, once for each read path: sled, the
+//! in-memory index, and the index behind the answer cache.
 
 mod common;
 
@@ -164,6 +165,56 @@ const CASES: &[Case] = &[
         additional: &[],
     },
     Case {
+        rfc: "RFC 6672 §3.2: a DNAME rewrites names below it; the CNAME is synthesized and chased in the zone",
+        name: "www.old.example.test.",
+        qtype: RecordType::A,
+        rcode: ResponseCode::NoError,
+        aa: true,
+        answer: &[
+            "old.example.test. 300 DNAME example.test.",
+            "www.old.example.test. 300 CNAME www.example.test.",
+            "www.example.test. 300 CNAME host.example.test.",
+            "host.example.test. 300 A 192.0.2.10",
+        ],
+        authority: &[],
+        additional: &[],
+    },
+    Case {
+        rfc: "RFC 6672 §3.2 / RFC 6604: the rewritten name does not exist",
+        name: "nothere.old.example.test.",
+        qtype: RecordType::A,
+        rcode: ResponseCode::NXDomain,
+        aa: true,
+        answer: &[
+            "old.example.test. 300 DNAME example.test.",
+            "nothere.old.example.test. 300 CNAME nothere.example.test.",
+        ],
+        authority: &[SOA],
+        additional: &[],
+    },
+    Case {
+        rfc: "RFC 6672 §2.3: the DNAME owner itself is not rewritten",
+        name: "old.example.test.",
+        qtype: RecordType::TXT,
+        rcode: ResponseCode::NoError,
+        aa: true,
+        answer: &["old.example.test. 300 TXT beside the DNAME"],
+        authority: &[],
+        additional: &[],
+    },
+    Case {
+        rfc: "RFC 6672 §2.2: a rewrite longer than 255 octets is YXDOMAIN",
+        name: "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.long.example.test.",
+        qtype: RecordType::A,
+        rcode: ResponseCode::YXDomain,
+        aa: true,
+        answer: &[
+            "long.example.test. 300 DNAME aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.example.org.",
+        ],
+        authority: &[],
+        additional: &[],
+    },
+    Case {
         rfc: "RFC 1034 §3.6.2: CNAME query returns the CNAME itself",
         name: "www.example.test.",
         qtype: RecordType::CNAME,
@@ -302,17 +353,85 @@ fn check(case: &Case, reply: &Message, transport: &str) {
     assert_eq!(edns.max_payload(), 1232, "advertised payload: {context}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behaviour_cases_over_udp_and_tcp() {
-    let server = start_server(&repo_path("tests/zones")).await;
+/// How the server reads: straight from sled, or from the in-memory node
+/// index (waited for, so no case is answered by the other path by chance),
+/// and whether finished answers are cached.
+#[derive(Clone, Copy, Debug)]
+struct ReadPath {
+    memory_index: bool,
+    answer_cache: bool,
+}
+
+async fn run_cases(path: ReadPath) {
+    let server = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data dir"),
+        |config| {
+            config.memory_index = path.memory_index;
+            config.answer_cache_entries = if path.answer_cache { 10_000 } else { 0 };
+        },
+    )
+    .await;
+    let store = server.server.catalog.store().clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while path.memory_index && !store.index_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the in-memory index was not ready in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.index_ready(), path.memory_index, "{path:?}");
     let address = server.address;
+    // With the cache on, each question is asked twice: the second answer
+    // comes from the cache and must be the same.
+    let rounds = if path.answer_cache { 2 } else { 1 };
     tokio::task::spawn_blocking(move || {
         for case in CASES {
-            check(case, &ask(address, case.name, case.qtype, Ask::UDP), "UDP");
-            check(case, &ask(address, case.name, case.qtype, Ask::TCP), "TCP");
+            for round in 0..rounds {
+                let label = format!("{path:?} round {round}");
+                check(
+                    case,
+                    &ask(address, case.name, case.qtype, Ask::UDP),
+                    &format!("UDP, {label}"),
+                );
+                check(
+                    case,
+                    &ask(address, case.name, case.qtype, Ask::TCP),
+                    &format!("TCP, {label}"),
+                );
+            }
         }
     })
     .await
     .expect("cases ran");
+    assert_eq!(store.index_ready(), path.memory_index, "{path:?}");
     server.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_cases_reading_from_sled() {
+    run_cases(ReadPath {
+        memory_index: false,
+        answer_cache: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_cases_reading_from_the_memory_index() {
+    run_cases(ReadPath {
+        memory_index: true,
+        answer_cache: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_cases_through_the_answer_cache() {
+    run_cases(ReadPath {
+        memory_index: true,
+        answer_cache: true,
+    })
+    .await;
 }

@@ -331,32 +331,93 @@ fn tcp_connection_cap_keeps_udp_alive() {
     });
 }
 
-#[test]
-fn cached_answers_carry_each_clients_id_case_and_flags() {
-    on_server(|address| {
-        let first = ask(address, "cache.example.test.", RecordType::A, Ask::UDP);
-        assert_eq!(first.metadata.response_code, ResponseCode::NXDomain);
-        let first = ask(address, "host.example.test.", RecordType::A, Ask::UDP);
-        assert_eq!(first.answers.len(), 1);
-        // The same question again, differently cased and without RD: served from the cache.
+/// The answer cache really answers: a store write that bypasses the
+/// catalog (so nothing invalidates the cache) is not seen until the cache
+/// is invalidated. With the cache off the second question would already see
+/// it, and this test fails. Hits carry each client's ID, case and RD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_answers_are_served_and_carry_each_clients_id_case_and_flags() {
+    use hickory_proto::rr::Name;
+    use mimidns::name_key::{name_key, rrset_key};
+    use mimidns::rrset::{RrsetOwner, encode_rrset};
+    use mimidns::store::{RrsetWrite, ZoneCommit, zone_prefix};
+
+    let server = start_server(&repo_path("tests/zones")).await;
+    let address = server.address;
+    let catalog = server.server.catalog.clone();
+    let first = tokio::task::spawn_blocking(move || {
+        ask(address, "host.example.test.", RecordType::A, Ask::UDP)
+    })
+    .await
+    .expect("query");
+    assert_eq!(
+        section_texts(&first.answers),
+        ["host.example.test. 300 A 192.0.2.10"]
+    );
+    // Change the A RRset underneath the cache.
+    let zone = catalog
+        .zone(&Name::from_ascii("example.test.").expect("origin"))
+        .expect("zone");
+    let mut key = zone_prefix(zone.id).to_vec();
+    key.extend(rrset_key(
+        &name_key(&Name::from_ascii("host.example.test.").expect("name")),
+        mimidns::wire::rtype::A,
+    ));
+    catalog
+        .store()
+        .commit(&ZoneCommit {
+            origin_key: zone.origin_key.clone(),
+            rrsets: vec![RrsetWrite {
+                key,
+                value: Some(encode_rrset(
+                    RrsetOwner::ZoneFile,
+                    300,
+                    &[vec![192, 0, 2, 99]],
+                )),
+            }],
+            ..ZoneCommit::default()
+        })
+        .expect("commit");
+    let (cached, request) = tokio::task::spawn_blocking(move || {
+        // The same question again, differently cased and without RD.
         let mut request = query_message("HoSt.ExAmPlE.tEsT.", RecordType::A, Ask::UDP);
         request.metadata.recursion_desired = false;
         let reply = Message::from_vec(
             &exchange_raw(address, &request.to_vec().expect("encode"), false).expect("reply"),
         )
         .expect("decodes");
-        assert_eq!(reply.metadata.id, request.metadata.id);
-        assert!(
-            !reply.metadata.recursion_desired,
-            "RD copied from this request"
-        );
-        assert_eq!(reply.queries[0].name().to_ascii(), "HoSt.ExAmPlE.tEsT.");
-        assert_eq!(
-            reply.answers[0].name.to_ascii(),
-            "HoSt.ExAmPlE.tEsT.",
-            "owner follows the question's case"
-        );
-    });
+        (reply, request)
+    })
+    .await
+    .expect("query");
+    assert_eq!(
+        section_texts(&cached.answers),
+        ["host.example.test. 300 A 192.0.2.10"],
+        "the second answer comes from the cache, not the store"
+    );
+    assert_eq!(cached.metadata.id, request.metadata.id);
+    assert!(
+        !cached.metadata.recursion_desired,
+        "RD copied from this request"
+    );
+    assert_eq!(cached.queries[0].name().to_ascii(), "HoSt.ExAmPlE.tEsT.");
+    assert_eq!(
+        cached.answers[0].name.to_ascii(),
+        "HoSt.ExAmPlE.tEsT.",
+        "owner follows the question's case"
+    );
+    catalog.answer_cache().invalidate();
+    let fresh = tokio::task::spawn_blocking(move || {
+        ask(address, "host.example.test.", RecordType::A, Ask::UDP)
+    })
+    .await
+    .expect("query");
+    assert_eq!(
+        section_texts(&fresh.answers),
+        ["host.example.test. 300 A 192.0.2.99"],
+        "after invalidation the store's answer"
+    );
+    server.server.shutdown().await;
 }
 
 /// Regression: an unknown opcode with no question got FORMERR; the opcode

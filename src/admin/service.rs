@@ -22,6 +22,7 @@ use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
 use crate::store::{StoreError, zone_prefix};
 use crate::wire::rtype;
 use crate::zone_file::{parse_ascii_name, rdata_wire_from_text};
+use crate::zone_rules;
 
 /// Most operations in one batch.
 pub const MAX_BATCH_OPERATIONS: usize = 10_000;
@@ -530,20 +531,8 @@ impl AdminService {
                 "the SOA is managed by the server (its serial moves on every change)",
             ));
         }
-        if matches!(
-            record_type,
-            RecordType::OPT
-                | RecordType::ANY
-                | RecordType::AXFR
-                | RecordType::IXFR
-                | RecordType::TSIG
-                | RecordType::DNAME
-        ) {
-            return Err(AdminError::new(
-                ErrorKind::BadRequest,
-                format!("{record_type} cannot be stored"),
-            ));
-        }
+        zone_rules::check_storable(u16::from(record_type), || record_type.to_string())
+            .map_err(|e| AdminError::new(ErrorKind::BadRequest, e.to_string()))?;
         let node = name_key(&owner);
         if zone.in_discovery_tree(&node) {
             return Err(AdminError::new(
@@ -613,12 +602,8 @@ impl AdminService {
                 "rdata is empty; use DELETE to remove an RRset",
             ));
         }
-        if body.ttl > i32::MAX as u32 {
-            return Err(AdminError::new(
-                ErrorKind::BadRequest,
-                format!("ttl {} is above 2147483647 (RFC 2181 §8)", body.ttl),
-            ));
-        }
+        zone_rules::check_ttl(body.ttl)
+            .map_err(|e| AdminError::new(ErrorKind::BadRequest, e.to_string()))?;
         let mut rdatas: Vec<Vec<u8>> = Vec::with_capacity(body.rdata.len());
         for (index, text) in body.rdata.iter().enumerate() {
             let wire =
@@ -639,12 +624,10 @@ impl AdminService {
                 ),
             ));
         }
-        if record_type == RecordType::CNAME && rdatas.len() > 1 {
-            return Err(AdminError::new(
-                ErrorKind::BadRequest,
-                "a CNAME RRset has exactly one record",
-            ));
-        }
+        zone_rules::check_rrset_size(u16::from(record_type), rdatas.len(), || {
+            record_type.to_string()
+        })
+        .map_err(|e| AdminError::new(ErrorKind::BadRequest, e.to_string()))?;
         if record_type == RecordType::NS && node == served.origin_key {
             return Err(AdminError::new(
                 ErrorKind::Conflict,
@@ -703,8 +686,9 @@ impl AdminService {
         })
     }
 
-    /// The zone file's RRsets are not the API's to change; CNAME stands alone
-    /// (RFC 1034 §3.6.2, RFC 2181 §10.1).
+    /// The zone file's RRsets are not the API's to change; what may share a
+    /// name and what may sit below a cut or a DNAME are [`zone_rules`]'s,
+    /// the same rules the zone-file loader applies.
     fn check_rrset_writable(
         &self,
         zone: &ServedZone,
@@ -719,26 +703,25 @@ impl AdminService {
                 "this RRset belongs to the zone file; edit the zone file",
             ));
         }
-        let mut prefix = zone_prefix(zone.id).to_vec();
-        prefix.extend_from_slice(node);
-        let others: Vec<u16> = self
-            .catalog
-            .store()
-            .node_types(&prefix, 8)?
-            .into_iter()
-            .filter(|&t| t != record_type)
-            .collect();
-        if record_type == rtype::CNAME && !others.is_empty() {
-            return Err(AdminError::new(
-                ErrorKind::Conflict,
-                "a CNAME cannot sit beside other records at the same name",
-            ));
-        }
-        if record_type != rtype::CNAME && others.contains(&rtype::CNAME) {
-            return Err(AdminError::new(
-                ErrorKind::Conflict,
-                "this name has a CNAME; no other records may sit beside it",
-            ));
+        let type_name = |code: u16| RecordType::from(code).to_string();
+        let conflict =
+            |e: zone_rules::RuleViolation| AdminError::new(ErrorKind::Conflict, e.to_string());
+        let prefix = zone.node_prefix(node);
+        let present = self.catalog.store().node_types(&prefix, 64)?;
+        zone_rules::check_node(
+            record_type,
+            &present,
+            node == zone.origin_key.as_slice(),
+            type_name,
+        )
+        .map_err(conflict)?;
+        zone.shape
+            .check_placement(&zone.origin_key, node, record_type, || {
+                type_name(record_type)
+            })
+            .map_err(conflict)?;
+        if record_type == zone_rules::DNAME && self.catalog.store().has_descendants(&prefix)? {
+            return Err(conflict(zone_rules::RuleViolation::DnameOverDescendants));
         }
         Ok(())
     }

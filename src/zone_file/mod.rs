@@ -29,8 +29,9 @@ pub mod rdata;
 
 use lexer::{Entry, split_entries};
 
-use crate::name_key::{name_key, rrset_key};
+use crate::name_key::{name_key, rrset_key, split_rrset_key};
 use crate::rrset::rdata_to_wire;
+use crate::zone_rules;
 
 /// How deep `$INCLUDE` may nest.
 const MAX_INCLUDE_DEPTH: usize = 8;
@@ -349,20 +350,8 @@ fn read_record(
         .ok_or_else(|| invalid(location, "record has no type"))?;
     let record_type = parse_record_type(type_token)
         .ok_or_else(|| invalid(location, format!("unknown record type '{type_token}'")))?;
-    match record_type {
-        RecordType::DNAME => return Err(invalid(location, "DNAME is not supported")),
-        RecordType::OPT
-        | RecordType::ANY
-        | RecordType::AXFR
-        | RecordType::IXFR
-        | RecordType::TSIG => {
-            return Err(invalid(
-                location,
-                format!("{record_type} is not a record type a zone can hold"),
-            ));
-        }
-        _ => {}
-    }
+    zone_rules::check_storable(u16::from(record_type), || record_type.to_string())
+        .map_err(|e| invalid(location, e.to_string()))?;
     let ttl = match ttl.or(state.default_ttl).or(state.last_ttl) {
         Some(ttl) => ttl,
         None => {
@@ -697,31 +686,35 @@ fn build_zone(
             })?);
         }
         let wire = record.wire;
+        // RFC 2181 §8: resolvers read larger TTLs as 0; serve the ceiling,
+        // as a zone file that Knot and NSD load must load here.
+        let ttl = zone_rules::check_ttl(record.ttl).unwrap_or_else(|e| {
+            warnings.push(format!("{location}: {e}; using {}", zone_rules::MAX_TTL));
+            zone_rules::MAX_TTL
+        });
         let key = rrset_key(&name_key(&record.name), u16::from(record_type));
         let rrset = rrsets.entry(key).or_insert_with(|| ZoneRrset {
             name: record.name.to_lowercase(),
             record_type,
-            ttl: record.ttl,
+            ttl,
             rdatas: Vec::new(),
             location: location.clone(),
         });
-        if rrset.ttl != record.ttl {
+        if rrset.ttl != ttl {
             // RFC 2181 §5.2: TTLs of an RRset must match; keep the first, as Knot does.
             warnings.push(format!(
                 "{location}: TTL {} differs from {} earlier in the {} RRset at {}; using {}",
-                record.ttl, rrset.ttl, record_type, rrset.name, rrset.ttl
+                ttl, rrset.ttl, record_type, rrset.name, rrset.ttl
             ));
         }
         // RFC 2181 §5: duplicate records in an RRset are dropped.
         if !rrset.rdatas.contains(&wire) {
             rrset.rdatas.push(wire);
         }
-        if record_type == RecordType::CNAME && rrset.rdatas.len() > 1 {
-            return Err(invalid(
-                location,
-                format!("a second CNAME at '{}'; a name has at most one", rrset.name),
-            ));
-        }
+        zone_rules::check_rrset_size(u16::from(record_type), rrset.rdatas.len(), || {
+            record_type.to_string()
+        })
+        .map_err(|e| invalid(location, format!("{e}: a second one at '{}'", rrset.name)))?;
     }
     let soa_serial =
         soa_serial.ok_or_else(|| zone_error(format!("no SOA record at the apex {origin}")))?;
@@ -746,7 +739,9 @@ fn build_zone(
     })
 }
 
-/// Zone-wide checks: apex NS, glue, CNAME exclusivity, occluded data.
+/// Zone-wide checks, by the rules in [`zone_rules`]: apex NS, glue, what
+/// may share a name (CNAME, DNAME), nothing below a DNAME, occluded data
+/// below a cut (a warning: Knot and NSD load it and do not serve it).
 fn check_structure(
     origin: &Name,
     rrsets: &BTreeMap<Vec<u8>, ZoneRrset>,
@@ -770,17 +765,19 @@ fn check_structure(
         rrsets.contains_key(&rrset_key(&key, u16::from(RecordType::A)))
             || rrsets.contains_key(&rrset_key(&key, u16::from(RecordType::AAAA)))
     };
-    let mut cuts: Vec<Vec<u8>> = Vec::new();
+    let type_name = |code: u16| RecordType::from(code).to_string();
+    let mut shape = zone_rules::ZoneShape::default();
     for (key, rrset) in rrsets {
-        let node = &key[..key.len() - 3];
+        let Some((node, record_type)) = split_rrset_key(key) else {
+            continue;
+        };
+        shape.note_write(&origin_key, node, record_type, true);
         if rrset.record_type == RecordType::NS {
-            if node != origin_key.as_slice() {
-                cuts.push(node.to_vec());
-            }
             for rdata in &rrset.rdatas {
                 let target = crate::wire::name_from_wire(rdata)
                     .ok_or_else(|| invalid(&rrset.location, "NS data does not decode"))?;
-                if origin.zone_of(&target) && !has_address(&target) {
+                if zone_rules::needs_glue(&origin_key, &name_key(&target)) && !has_address(&target)
+                {
                     return Err(invalid(
                         &rrset.location,
                         format!(
@@ -790,44 +787,50 @@ fn check_structure(
                 }
             }
         }
-        if rrset.record_type == RecordType::CNAME {
-            if node == origin_key.as_slice() {
+        // The types already seen at this node (keys sort a node's RRsets together).
+        let earlier: Vec<(u16, &ZoneRrset)> = rrsets
+            .range(node.to_vec()..key.clone())
+            .filter_map(|(k, r)| split_rrset_key(k).map(|(n, t)| (n, t, r)))
+            .filter(|(n, _, _)| *n == node)
+            .map(|(_, t, r)| (t, r))
+            .collect();
+        let types: Vec<u16> = earlier.iter().map(|(t, _)| *t).collect();
+        zone_rules::check_node(
+            record_type,
+            &types,
+            node == origin_key.as_slice(),
+            type_name,
+        )
+        .map_err(|e| {
+            // Point at the line that came last: the one that broke the rule.
+            let location = earlier
+                .iter()
+                .map(|(_, r)| &r.location)
+                .chain([&rrset.location])
+                .max_by_key(|l| (l.file.clone(), l.line))
+                .unwrap_or(&rrset.location);
+            invalid(location, format!("{e} at '{}'", rrset.name))
+        })?;
+    }
+    for (key, rrset) in rrsets {
+        let Some((node, record_type)) = split_rrset_key(key) else {
+            continue;
+        };
+        match shape.check_placement(&origin_key, node, record_type, || type_name(record_type)) {
+            Ok(()) => {}
+            Err(zone_rules::RuleViolation::BelowDname) => {
                 return Err(invalid(
                     &rrset.location,
-                    "CNAME at the zone apex (it would sit beside SOA and NS)",
-                ));
-            }
-            let node_rrsets = rrsets
-                .range(node.to_vec()..)
-                .take_while(|(k, _)| k.len() == key.len() && k.starts_with(node));
-            if let Some((_, other)) = node_rrsets
-                .into_iter()
-                .find(|(_, r)| r.record_type != RecordType::CNAME)
-            {
-                return Err(invalid(
-                    &other.location,
                     format!(
-                        "{} beside a CNAME at '{}' (RFC 1034 §3.6.2: a CNAME name has no other data)",
-                        other.record_type, rrset.name
+                        "{} at '{}': no data may sit below a DNAME (RFC 6672 §2.4)",
+                        rrset.record_type, rrset.name
                     ),
                 ));
             }
-        }
-    }
-    for (key, rrset) in rrsets {
-        let node = &key[..key.len() - 3];
-        let below_cut = cuts.iter().any(|cut| {
-            node.starts_with(cut) && (node != cut.as_slice() || rrset.record_type != RecordType::NS)
-        });
-        let is_glue = matches!(rrset.record_type, RecordType::A | RecordType::AAAA);
-        if below_cut
-            && !is_glue
-            && !(rrset.record_type == RecordType::DS && cuts.iter().any(|c| c.as_slice() == node))
-        {
-            warnings.push(format!(
+            Err(_) => warnings.push(format!(
                 "{}: {} at '{}' is below a delegation and will not be served (occluded)",
                 rrset.location, rrset.record_type, rrset.name
-            ));
+            )),
         }
     }
     Ok(())
@@ -912,7 +915,7 @@ mod tests {
             (
                 "x IN CNAME host\nx IN A 192.0.2.9\n",
                 ":11:",
-                "beside a CNAME",
+                "CNAME beside A at one name (RFC 1034 §3.6.2",
             ),
             (
                 "out.example.org. IN A 192.0.2.9\n",
@@ -942,6 +945,26 @@ mod tests {
             ("$FOO bar\n", ":10:", "unknown directive"),
             ("x IN WXYZ 1\n", ":10:", "unknown record type"),
             ("x CH TXT \"a\"\n", ":10:", "only IN"),
+            (
+                "d IN DNAME example.org.\nx.d IN A 192.0.2.9\n",
+                ":11:",
+                "below a DNAME",
+            ),
+            (
+                "d IN DNAME a.example.\nd IN DNAME b.example.\n",
+                ":11:",
+                "at most one DNAME",
+            ),
+            (
+                "d IN DNAME a.example.\nd IN CNAME host\n",
+                ":11:",
+                "DNAME name has no CNAME",
+            ),
+            (
+                "q IN AXFR \\# 0\n",
+                ":10:",
+                "not a record type a zone can hold",
+            ),
         ];
         for (extra, line, problem) in cases {
             let message = error_of(&format!("{GOOD}{extra}"));
@@ -959,6 +982,25 @@ mod tests {
         assert!(error_of("$TTL 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n").contains("no SOA"));
         assert!(error_of("$TTL 60\n@ IN SOA ns1 hm 1 2 3 4 5\n").contains("no NS"));
         assert!(error_of("@ IN SOA ns1 hm 1 2 3 4 5\n").contains("no TTL"));
+    }
+
+    #[test]
+    fn dname_loads_and_ttls_above_the_ceiling_are_clamped() {
+        let zone = load(&format!(
+            "{GOOD}old IN DNAME example.org.\nold IN TXT \"beside\"\nbig 3000000000 IN A 192.0.2.8\n"
+        ))
+        .expect("loads");
+        let big = zone
+            .rrsets
+            .values()
+            .find(|r| r.name.to_ascii() == "big.example.test.")
+            .expect("big");
+        assert_eq!(big.ttl, zone_rules::MAX_TTL);
+        assert_eq!(zone.warnings.len(), 1, "{:?}", zone.warnings);
+        assert!(zone.warnings[0].contains("RFC 2181 §8"));
+        assert!(zone.rrsets.values().any(
+            |r| r.record_type == RecordType::DNAME && r.rdatas[0] == b"\x07example\x03org\x00"
+        ));
     }
 
     #[test]

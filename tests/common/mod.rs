@@ -157,12 +157,22 @@ pub fn ask(address: SocketAddr, name: &str, record_type: RecordType, how: Ask) -
 
 /// A record in a comparable form: lower-case owner, TTL, type, RDATA text.
 pub fn record_text(record: &Record) -> String {
+    // hickory-proto 0.26 reads DNAME as opaque data; show its target name.
+    let data = match &record.data {
+        hickory_proto::rr::RData::Unknown { rdata, .. }
+            if record.record_type() == hickory_proto::rr::RecordType::DNAME =>
+        {
+            mimidns::wire::name_from_wire(&rdata.anything)
+                .map_or_else(|| record.data.to_string(), |name| name.to_ascii())
+        }
+        other => other.to_string(),
+    };
     format!(
         "{} {} {} {}",
         record.name.to_ascii().to_ascii_lowercase(),
         record.ttl,
         record.record_type(),
-        record.data
+        data
     )
 }
 
