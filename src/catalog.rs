@@ -30,10 +30,10 @@ use crate::config::{DiscoveryPolicy, DiscoverySettings};
 /// Default size of the answer cache, in responses: off. It pays only when
 /// questions repeat within its size (docs/PERFORMANCE.md).
 pub const DEFAULT_CACHE_ENTRIES: usize = 0;
-use crate::name_key::{name_key, push_label, rrset_key};
+use crate::name_key::{name_key, push_label};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
 use crate::store::{
-    RrsetWrite, Store, StoreError, StoreProblem, ZoneCommit, ZoneMeta, zone_prefix,
+    NodeKey, RrsetKey, RrsetWrite, Store, StoreError, StoreProblem, ZoneCommit, ZoneMeta,
 };
 use crate::wire::{name_to_wire, rtype};
 use crate::zone_file::{ZoneContent, ZoneFileError, load_zone_file, origin_from_file_name};
@@ -64,6 +64,8 @@ pub enum CatalogError {
         acknowledged: u32,
         stored: Option<u32>,
     },
+    #[error("a write to zone {0} carried a key that is not one of its RRsets")]
+    ForeignKey(String),
 }
 
 /// What the query path knows about one served zone.
@@ -104,20 +106,22 @@ impl ServedZone {
         node.starts_with(&self.discovery_key)
     }
 
-    /// `zone id ‖ name key`: the store prefix of a node of this zone.
-    pub fn node_prefix(&self, name_key: &[u8]) -> Vec<u8> {
-        let mut prefix = Vec::with_capacity(4 + name_key.len() + 3);
-        prefix.extend_from_slice(&zone_prefix(self.id));
-        prefix.extend_from_slice(name_key);
-        prefix
+    /// The store key of a name of this zone, given its name key.
+    pub fn node_key(&self, name_key: &[u8]) -> NodeKey {
+        NodeKey::new(self.id, name_key)
+    }
+
+    /// The store key of an RRset of this zone.
+    pub fn rrset_key(&self, name_key: &[u8], record_type: u16) -> RrsetKey {
+        RrsetKey::new(self.id, name_key, record_type)
     }
 }
 
 pub type ZoneMap = HashMap<Vec<u8>, Arc<ServedZone>>;
 
-/// RRset writes to one zone: RRset key (without the zone id) and the new
-/// stored value, or `None` to delete.
-pub type RrsetWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// RRset writes to one zone: RRset keys of that zone and the new stored
+/// values, or `None` to delete.
+pub type RrsetWrites = Vec<RrsetWrite>;
 
 /// Offset of the serial inside SOA RDATA (after MNAME and RNAME).
 fn soa_serial_offset(rdata: &[u8]) -> Option<usize> {
@@ -340,28 +344,25 @@ impl Catalog {
             let serial = next_serial(zone.serial, None);
             let mut shape = zone.shape.clone();
             let mut identifiers = i128::from(zone.identifiers);
-            let prefix = zone_prefix(zone.id);
             let mut commit = ZoneCommit {
                 origin_key: zone.origin_key.clone(),
                 ..ZoneCommit::default()
             };
-            for (key, value) in writes {
-                if let Some((node, record_type)) = crate::name_key::split_rrset_key(&key) {
-                    shape.note_write(&zone.origin_key, node, record_type, value.is_some());
+            for write in writes {
+                if write.key.zone_id() != zone.id {
+                    return Err(CatalogError::ForeignKey(zone.origin.to_string()).into());
                 }
-                let mut full = prefix.to_vec();
-                full.extend_from_slice(&key);
-                if let Some((node, rtype::TXT)) = crate::name_key::split_rrset_key(&key)
-                    && zone.is_identifier_node(node)
-                {
+                let (node, record_type) = (write.key.name_key(), write.key.record_type());
+                shape.note_write(&zone.origin_key, node, record_type, write.value.is_some());
+                if record_type == rtype::TXT && zone.is_identifier_node(node) {
                     let existed = self
                         .store
-                        .rrset(&full)
+                        .rrset(&write.key)
                         .map_err(CatalogError::from)?
                         .is_some();
-                    identifiers += i128::from(value.is_some()) - i128::from(existed);
+                    identifiers += i128::from(write.value.is_some()) - i128::from(existed);
                 }
-                commit.rrsets.push(RrsetWrite { key: full, value });
+                commit.rrsets.push(write);
             }
             let soa = soa_rrset_with_serial(&zone.soa, serial)
                 .ok_or_else(|| CatalogError::BadSoa(zone.origin.to_string()))?;
@@ -402,10 +403,8 @@ impl Catalog {
     }
 }
 
-fn soa_key(zone: &ServedZone) -> Vec<u8> {
-    let mut key = zone_prefix(zone.id).to_vec();
-    key.extend_from_slice(&rrset_key(&zone.origin_key, rtype::SOA));
-    key
+fn soa_key(zone: &ServedZone) -> RrsetKey {
+    zone.rrset_key(&zone.origin_key, rtype::SOA)
 }
 
 fn soa_rrset_with_serial(soa: &StoredRrset, serial: u32) -> Option<Vec<u8>> {
@@ -478,20 +477,24 @@ fn reconcile_zone_file(
             identifiers: 0,
         },
     };
-    let prefix = zone_prefix(meta.id);
-    let full_key = |key: &[u8]| {
-        let mut full = prefix.to_vec();
-        full.extend_from_slice(key);
-        full
+    let zone_id = meta.id;
+    // Zone-file RRsets are keyed zone-relative (name key ‖ 0 ‖ type).
+    let full_key = |relative: &[u8]| {
+        RrsetKey::in_zone(zone_id, relative)
+            .ok_or_else(|| CatalogError::ForeignKey(origin_text.clone()))
     };
-    let soa_key = full_key(&rrset_key(&origin_key, rtype::SOA));
+    let soa_key = RrsetKey::new(zone_id, &origin_key, rtype::SOA);
     if !unchanged {
         let first_load = meta.file_digest.is_empty();
         let mut commit = ZoneCommit {
             origin_key: origin_key.clone(),
             ..ZoneCommit::default()
         };
-        let new_keys: HashSet<Vec<u8>> = content.rrsets.keys().map(|k| full_key(k)).collect();
+        let new_keys: HashSet<RrsetKey> = content
+            .rrsets
+            .keys()
+            .map(|k| full_key(k))
+            .collect::<Result<_, _>>()?;
         for old in store.zonefile_keys(meta.id)? {
             if !new_keys.contains(&old) {
                 if store
@@ -512,7 +515,7 @@ fn reconcile_zone_file(
             next_serial(meta.serial, Some(content.soa_serial))
         };
         for (key, rrset) in &content.rrsets {
-            let full = full_key(key);
+            let full = full_key(key)?;
             let rdatas = if full == soa_key {
                 let patched = rrset
                     .rdatas
@@ -562,7 +565,7 @@ fn reconcile_zone_file(
         let mut kept = HashSet::new();
         for point in points.drain() {
             if store
-                .rrset(&full_key(&rrset_key(&point, record_type)))?
+                .rrset(&RrsetKey::new(zone_id, &point, record_type))?
                 .is_some()
             {
                 kept.insert(point);
@@ -679,13 +682,17 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let admin_key = rrset_key(
+        let admin_key = catalog.zone(&origin).expect("zone").rrset_key(
             &name_key(&Name::from_ascii("adm.example.test.").expect("n")),
             rtype::A,
         );
         let value = encode_rrset(RrsetOwner::Admin, 60, &[vec![192, 0, 2, 9]]);
+        let write = RrsetWrite {
+            key: admin_key,
+            value: Some(value),
+        };
         let serial = runtime
-            .block_on(catalog.apply(&origin, vec![(admin_key.clone(), Some(value))]))
+            .block_on(catalog.apply(&origin, vec![write]))
             .expect("apply");
         assert_eq!(serial, 101);
         drop(catalog);
@@ -707,11 +714,8 @@ mod tests {
         assert!(reports[0].file_changed);
         assert_eq!(reports[0].serial, 102);
         let zone = catalog.zone(&origin).expect("served");
-        let full = |name: &str, t: u16| {
-            let mut k = zone_prefix(zone.id).to_vec();
-            k.extend(rrset_key(&name_key(&Name::from_ascii(name).expect("n")), t));
-            k
-        };
+        let full =
+            |name: &str, t: u16| zone.rrset_key(&name_key(&Name::from_ascii(name).expect("n")), t);
         assert!(
             store
                 .rrset(&full("adm.example.test.", rtype::A))

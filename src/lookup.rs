@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::catalog::{ServedZone, ZoneMap};
-use crate::name_key::{push_label, push_rrset_suffix};
+use crate::name_key::push_label;
 use crate::node_index::NameState;
 use crate::rrset::{RrsetOwner, StoredNode, StoredRrset, encode_rrset};
 use crate::store::{Store, StoreError};
@@ -315,8 +315,7 @@ impl<'a> Resolver<'a> {
         name: &KeyedName,
         dname_index: usize,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut key = zone.node_prefix(name.suffix_key(dname_index));
-        push_rrset_suffix(&mut key, DNAME);
+        let key = zone.rrset_key(name.suffix_key(dname_index), DNAME);
         let Some(dname) = self.store.rrset(&key)? else {
             answer.rcode = rcode::SERVFAIL;
             return Ok(None);
@@ -357,7 +356,7 @@ impl<'a> Resolver<'a> {
         apex_index: usize,
         qtype: u16,
     ) -> Result<NodeMatch, StoreError> {
-        let node = zone.node_prefix(&name.key);
+        let node = zone.node_key(&name.key);
         match self.store.name_state(&node)? {
             NameState::Node(stored) => return Ok(match_types(&stored, qtype)),
             // No RRsets at the name but some below it: NODATA (RFC 8020).
@@ -367,10 +366,9 @@ impl<'a> Resolver<'a> {
         if zone.shape.has_wildcards {
             // RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor.
             for index in 1..=apex_index {
-                let ancestor = zone.node_prefix(name.suffix_key(index));
+                let ancestor = zone.node_key(name.suffix_key(index));
                 if index == apex_index || self.store.node_exists(&ancestor)? {
-                    let mut wildcard = ancestor;
-                    push_label(&mut wildcard, b"*");
+                    let wildcard = ancestor.child(b"*");
                     return Ok(match self.store.name_state(&wildcard)? {
                         NameState::Node(stored) => match_types(&stored, qtype),
                         NameState::EmptyNonTerminal => NodeMatch::NoData,
@@ -402,8 +400,7 @@ impl<'a> Resolver<'a> {
             referral: true,
             ..Answer::default()
         };
-        let mut ns_key = zone.node_prefix(name.suffix_key(cut_index));
-        push_rrset_suffix(&mut ns_key, rtype::NS);
+        let ns_key = zone.rrset_key(name.suffix_key(cut_index), rtype::NS);
         let Some(ns) = self.store.rrset(&ns_key)? else {
             // The cut vanished between the map snapshot and this read.
             answer.rcode = rcode::SERVFAIL;
@@ -459,7 +456,7 @@ impl<'a> Resolver<'a> {
             if !name.key.starts_with(&zone.origin_key) {
                 continue;
             }
-            let Some(addresses) = self.store.node(&zone.node_prefix(&name.key))? else {
+            let Some(addresses) = self.store.node(&zone.node_key(&name.key))? else {
                 continue;
             };
             for record_type in [rtype::A, rtype::AAAA] {

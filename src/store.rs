@@ -36,6 +36,10 @@ use thiserror::Error;
 
 mod acknowledged;
 mod integrity;
+pub mod keys;
+
+use keys::zone_prefix;
+pub use keys::{NodeKey, RrsetKey};
 
 use acknowledged::AcknowledgedSerials;
 use integrity::{seal, unseal};
@@ -123,7 +127,7 @@ pub struct ZoneMeta {
 /// One RRset write inside a commit: a value to store, or `None` to delete.
 #[derive(Clone, Debug)]
 pub struct RrsetWrite {
-    pub key: Vec<u8>,
+    pub key: RrsetKey,
     pub value: Option<Vec<u8>>,
 }
 
@@ -134,7 +138,7 @@ pub struct ZoneCommit {
     pub meta: Option<ZoneMeta>,
     pub rrsets: Vec<RrsetWrite>,
     /// Keys to add to (true) or remove from (false) the zone file's key list.
-    pub zonefile_keys: Vec<(Vec<u8>, bool)>,
+    pub zonefile_keys: Vec<(RrsetKey, bool)>,
 }
 
 /// A node as one commit left it: its key and value (`None`: removed).
@@ -184,11 +188,6 @@ pub struct Store {
     /// before its batch (from the index, or from sled before the index is
     /// built), which is only sound if no other commit runs in between.
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
-}
-
-/// Prefix of every RRset key of a zone.
-pub fn zone_prefix(zone_id: u32) -> [u8; 4] {
-    zone_id.to_be_bytes()
 }
 
 impl Store {
@@ -363,40 +362,43 @@ impl Store {
             .unwrap_or(0)
     }
 
-    /// What the name `node_prefix` (zone id ‖ name key) is: its RRsets, an
-    /// empty non-terminal, or nothing. One hash probe in memory; in sled one
-    /// read and, for a name without RRsets, one ordered seek. Never a scan.
-    pub fn name_state(&self, node_prefix: &[u8]) -> Result<NameState, StoreError> {
+    /// What the name `node` is: its RRsets, an empty non-terminal, or
+    /// nothing. One hash probe in memory; in sled one read and, for a name
+    /// without RRsets, one ordered seek. Never a scan.
+    pub fn name_state(&self, node: &NodeKey) -> Result<NameState, StoreError> {
         if self.index.is_ready() {
-            return Ok(self.index.state(node_prefix));
+            return Ok(self.index.state(node.as_bytes()));
         }
-        if let Some(node) = self.sled_node(node_prefix)? {
-            return Ok(NameState::Node(node));
+        if let Some(stored) = self.sled_node(node)? {
+            return Ok(NameState::Node(stored));
         }
-        // Anything below the name has the name key as a prefix.
-        let below = self.sled()?.nodes.scan_prefix(node_prefix).keys().next();
+        // Anything below the name has the node key as a prefix.
+        let below = self
+            .sled()?
+            .nodes
+            .scan_prefix(node.as_bytes())
+            .keys()
+            .next();
         Ok(match below.transpose()? {
             Some(_) => NameState::EmptyNonTerminal,
             None => NameState::Absent,
         })
     }
 
-    /// All RRsets of the node `node_prefix` (zone id ‖ name key).
-    pub fn node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
+    /// All RRsets of the name `node`.
+    pub fn node(&self, node: &NodeKey) -> Result<Option<StoredNode>, StoreError> {
         if !self.index.is_ready() {
-            return self.sled_node(node_prefix);
+            return self.sled_node(node);
         }
-        Ok(match self.index.state(node_prefix) {
+        Ok(match self.index.state(node.as_bytes()) {
             NameState::Node(node) => Some(node),
             NameState::EmptyNonTerminal | NameState::Absent => None,
         })
     }
 
-    /// The node `node_prefix` as sled holds it: one read.
-    fn sled_node(&self, node_prefix: &[u8]) -> Result<Option<StoredNode>, StoreError> {
-        let mut key = Vec::with_capacity(node_prefix.len() + 1);
-        key.extend_from_slice(node_prefix);
-        key.push(crate::name_key::NODE_END);
+    /// The node as sled holds it: one read.
+    fn sled_node(&self, node: &NodeKey) -> Result<Option<StoredNode>, StoreError> {
+        let key = node.stored();
         self.noted((|| match self.sled()?.nodes.get(&key)? {
             Some(bytes) => Ok(Some(StoredNode::parse(unseal(&key, bytes)?)?)),
             None => Ok(None),
@@ -460,25 +462,25 @@ impl Store {
         self.index.is_ready()
     }
 
-    /// The RRset with logical key `zone id ‖ name key ‖ 0x00 ‖ type`, if any.
-    pub fn rrset(&self, key: &[u8]) -> Result<Option<StoredRrset>, StoreError> {
-        let Some((node, record_type)) = crate::name_key::split_rrset_key(key) else {
-            return Ok(None);
-        };
-        Ok(self.node(node)?.and_then(|node| node.rrset(record_type)))
+    /// The RRset at `key`, if any.
+    pub fn rrset(&self, key: &RrsetKey) -> Result<Option<StoredRrset>, StoreError> {
+        Ok(self
+            .node(&key.node())?
+            .and_then(|node| node.rrset(key.record_type())))
     }
 
-    /// Whether any RRset exists at the node `prefix` (zone id ‖ name key) or below it.
-    pub fn node_exists(&self, prefix: &[u8]) -> Result<bool, StoreError> {
-        Ok(!matches!(self.name_state(prefix)?, NameState::Absent))
+    /// Whether any RRset exists at the name `node` or below it.
+    pub fn node_exists(&self, node: &NodeKey) -> Result<bool, StoreError> {
+        Ok(!matches!(self.name_state(node)?, NameState::Absent))
     }
 
-    /// Whether any name exists below the node `prefix` (zone id ‖ name key),
-    /// the node itself not counted. One ordered seek in sled (the admin
-    /// path's check before a DNAME; not on the query path).
-    pub fn has_descendants(&self, prefix: &[u8]) -> Result<bool, StoreError> {
-        // A node's own key is prefix ‖ 0x00; a descendant's continues with a
-        // label byte, which is never 0x00.
+    /// Whether any name exists below `node`, the node itself not counted.
+    /// One ordered seek in sled (the admin path's check before a DNAME; not
+    /// on the query path).
+    pub fn has_descendants(&self, node: &NodeKey) -> Result<bool, StoreError> {
+        // A node's own entry is node key ‖ 0x00; a descendant's key
+        // continues with a label octet, which is never 0x00.
+        let prefix = node.as_bytes();
         let mut start = prefix.to_vec();
         start.push(crate::name_key::NODE_END + 1);
         let next = self
@@ -492,19 +494,21 @@ impl Store {
     }
 
     /// Types of the RRsets owned by the node itself, at most `limit` of them.
-    pub fn node_types(&self, node_prefix: &[u8], limit: usize) -> Result<Vec<u16>, StoreError> {
+    pub fn node_types(&self, node: &NodeKey, limit: usize) -> Result<Vec<u16>, StoreError> {
         Ok(self
-            .node(node_prefix)?
+            .node(node)?
             .map(|node| node.rrsets().map(|(t, _)| t).take(limit).collect())
             .unwrap_or_default())
     }
 
-    /// RRsets (logical keys) of the nodes whose keys start with `prefix`, in
-    /// canonical order (export and reconciliation; never on the query path).
+    /// RRsets at and below the name `under` (a whole zone for
+    /// `NodeKey::new(id, &[])`), in canonical order (export and
+    /// reconciliation; never on the query path).
     pub fn scan<'a>(
         &'a self,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(Vec<u8>, StoredRrset), StoreError>> + use<'a> {
+        under: &NodeKey,
+    ) -> impl Iterator<Item = Result<(RrsetKey, StoredRrset), StoreError>> + use<'a> {
+        let prefix = under.as_bytes();
         type Entries = Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>>;
         let entries: Entries = match self.sled() {
             Ok(sled) => Box::new(
@@ -515,20 +519,22 @@ impl Store {
             Err(e) => Box::new(std::iter::once(Err(e))),
         };
         entries.flat_map(|item| {
-            let expanded: Vec<Result<(Vec<u8>, StoredRrset), StoreError>> = match item {
+            let expanded: Vec<Result<(RrsetKey, StoredRrset), StoreError>> = match item {
                 Err(e) => vec![Err(e)],
                 Ok((key, value)) => match unseal(&key, value)
                     .and_then(|value| StoredNode::parse(value).map_err(StoreError::from))
                 {
                     Err(e) => vec![Err(e)],
-                    Ok(node) => node
-                        .rrsets()
-                        .map(|(record_type, rrset)| {
-                            let mut logical = key.to_vec();
-                            logical.extend_from_slice(&record_type.to_be_bytes());
-                            Ok((logical, rrset))
-                        })
-                        .collect(),
+                    Ok(stored) => match NodeKey::from_stored(&key) {
+                        None => vec![Err(StoreError::Corrupt {
+                            key: data_encoding::HEXLOWER.encode(&key),
+                            reason: "a node entry without its end marker",
+                        })],
+                        Some(node) => stored
+                            .rrsets()
+                            .map(|(record_type, rrset)| Ok((node.rrset(record_type), rrset)))
+                            .collect(),
+                    },
                 },
             };
             expanded
@@ -536,7 +542,7 @@ impl Store {
     }
 
     /// The keys the zone file declared, for one zone.
-    pub fn zonefile_keys(&self, zone_id: u32) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn zonefile_keys(&self, zone_id: u32) -> Result<Vec<RrsetKey>, StoreError> {
         let prefix = store_record_key(ZONEFILE_KEY_TAG, &zone_prefix(zone_id));
         let tag_len = STORE_RECORDS.len() + 1;
         self.sled()?
@@ -545,7 +551,10 @@ impl Store {
             .map(|item| {
                 let (key, value) = item?;
                 unseal(&key, value)?;
-                Ok(key[tag_len..].to_vec())
+                RrsetKey::from_bytes(&key[tag_len..]).ok_or_else(|| StoreError::Corrupt {
+                    key: data_encoding::HEXLOWER.encode(&key),
+                    reason: "a zone-file key that is not an RRset key",
+                })
             })
             .collect()
     }
@@ -596,17 +605,12 @@ impl Store {
             None => None,
         };
         // Group RRset writes by node: each node is read, merged and rewritten once.
-        let mut nodes: BTreeMap<Vec<u8>, Vec<NodeChange<'_>>> = BTreeMap::new();
+        let mut nodes: BTreeMap<NodeKey, Vec<NodeChange<'_>>> = BTreeMap::new();
         for write in &commit.rrsets {
-            let Some((node, record_type)) = crate::name_key::split_rrset_key(&write.key) else {
-                continue;
-            };
-            let mut node_key = node.to_vec();
-            node_key.push(crate::name_key::NODE_END);
             nodes
-                .entry(node_key)
+                .entry(write.key.node())
                 .or_default()
-                .push((record_type, write.value.as_deref()));
+                .push((write.key.record_type(), write.value.as_deref()));
         }
         let _serialized = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         // The current nodes come from the index once it is built, from sled
@@ -614,10 +618,9 @@ impl Store {
         // takes the same lock, so neither the nodes nor readiness change meanwhile.
         let index_ready = self.index.is_ready();
         let mut merged: Vec<WrittenNode> = Vec::with_capacity(nodes.len());
-        for (node_key, changes) in &nodes {
-            let name = &node_key[..node_key.len() - 1];
-            let current = self.node(name)?;
-            merged.push((node_key.clone(), merge_node(current.as_ref(), changes)));
+        for (node, changes) in &nodes {
+            let current = self.node(node)?;
+            merged.push((node.stored(), merge_node(current.as_ref(), changes)));
         }
         let mut batch = sled::Batch::default();
         for (node_key, node) in &merged {
@@ -627,7 +630,7 @@ impl Store {
             }
         }
         for (key, present) in &commit.zonefile_keys {
-            let key = store_record_key(ZONEFILE_KEY_TAG, key);
+            let key = store_record_key(ZONEFILE_KEY_TAG, key.as_bytes());
             if *present {
                 let sealed = seal(&key, &[]);
                 batch.insert(key, sealed);
@@ -729,20 +732,19 @@ fn decode_meta(bytes: &[u8]) -> Result<ZoneMeta, StoreError> {
 mod tests {
     use super::integrity::CHECKSUM_LEN;
     use super::*;
-    use crate::name_key::{name_key, push_rrset_suffix};
+    use crate::name_key::name_key;
     use crate::rrset::{RrsetOwner, encode_rrset};
     use hickory_proto::rr::Name;
 
-    fn key(zone: u32, name: &str, rtype: Option<u16>) -> Vec<u8> {
-        let mut key = zone_prefix(zone).to_vec();
-        key.extend(name_key(&Name::from_ascii(name).expect("name")));
-        if let Some(t) = rtype {
-            push_rrset_suffix(&mut key, t);
-        }
-        key
+    fn node(zone: u32, name: &str) -> NodeKey {
+        NodeKey::new(zone, &name_key(&Name::from_ascii(name).expect("name")))
     }
 
-    fn put(store: &Store, keys: &[Vec<u8>]) {
+    fn key(zone: u32, name: &str, rtype: u16) -> RrsetKey {
+        node(zone, name).rrset(rtype)
+    }
+
+    fn put(store: &Store, keys: &[RrsetKey]) {
         let commit = ZoneCommit {
             rrsets: keys
                 .iter()
@@ -762,44 +764,34 @@ mod tests {
         put(
             &store,
             &[
-                key(1, "a.b.example.", Some(1)),
-                key(1, "z.example.", Some(16)),
-                key(2, "a.example.", Some(1)),
+                key(1, "a.b.example.", 1),
+                key(1, "z.example.", 16),
+                key(2, "a.example.", 1),
             ],
         );
         assert!(
-            store.node_exists(&key(1, "b.example.", None)).expect("ok"),
+            store.node_exists(&node(1, "b.example.")).expect("ok"),
             "empty non-terminal"
         );
-        assert!(!store.node_exists(&key(1, "c.example.", None)).expect("ok"));
+        assert!(!store.node_exists(&node(1, "c.example.")).expect("ok"));
         assert!(
-            !store.node_exists(&key(1, "a.example.", None)).expect("ok"),
+            !store.node_exists(&node(1, "a.example.")).expect("ok"),
             "zones are separate"
         );
-        assert!(
-            store
-                .node(&key(1, "b.example.", None))
-                .expect("ok")
-                .is_none()
-        );
+        assert!(store.node(&node(1, "b.example.")).expect("ok").is_none());
         let (rtype, _) = store
-            .node(&key(1, "z.example.", None))
+            .node(&node(1, "z.example."))
             .expect("ok")
             .and_then(|node| node.first())
             .expect("some");
         assert_eq!(rtype, 16);
         assert!(
             store
-                .rrset(&key(1, "z.example.", Some(16)))
+                .rrset(&key(1, "z.example.", 16))
                 .expect("ok")
                 .is_some()
         );
-        assert!(
-            store
-                .rrset(&key(1, "z.example.", Some(1)))
-                .expect("ok")
-                .is_none()
-        );
+        assert!(store.rrset(&key(1, "z.example.", 1)).expect("ok").is_none());
     }
 
     #[test]
@@ -815,7 +807,7 @@ mod tests {
             has_wildcards: false,
             identifiers: 0,
         };
-        let declared = key(1, "a.example.", Some(1));
+        let declared = key(1, "a.example.", 1);
         let commit = ZoneCommit {
             origin_key: name_key(&Name::from_ascii("example.").expect("name")),
             meta: Some(meta.clone()),
@@ -838,7 +830,7 @@ mod tests {
         assert_eq!(store.zonefile_keys(1).expect("keys"), vec![declared]);
         assert!(store.zonefile_keys(2).expect("keys").is_empty());
         let scanned: Vec<_> = store
-            .scan(&zone_prefix(1))
+            .scan(&NodeKey::new(1, &[]))
             .collect::<Result<_, _>>()
             .expect("scan");
         assert_eq!(scanned.len(), 1, "only the zone's RRset");
@@ -855,7 +847,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = Store::open(dir.path(), 1 << 20).expect("create");
-            put(&store, &[key(1, "a.example.", Some(1))]);
+            put(&store, &[key(1, "a.example.", 1)]);
             store.flush_blocking().expect("flush");
         }
         {
@@ -879,7 +871,7 @@ mod tests {
         names
             .iter()
             .map(|name| {
-                let prefix = key(1, name, None);
+                let prefix = node(1, name);
                 let node = store
                     .node(&prefix)
                     .expect("node")
@@ -896,9 +888,9 @@ mod tests {
         put(
             &store,
             &[
-                key(1, "a.b.example.", Some(1)),
-                key(1, "z.example.", Some(16)),
-                key(1, "z.example.", Some(64)),
+                key(1, "a.b.example.", 1),
+                key(1, "z.example.", 16),
+                key(1, "z.example.", 64),
             ],
         );
         let names = [
@@ -921,15 +913,15 @@ mod tests {
         let commit = ZoneCommit {
             rrsets: vec![
                 RrsetWrite {
-                    key: key(1, "z.example.", Some(16)),
+                    key: key(1, "z.example.", 16),
                     value: None,
                 },
                 RrsetWrite {
-                    key: key(1, "c.example.", Some(1)),
+                    key: key(1, "c.example.", 1),
                     value: Some(encode_rrset(RrsetOwner::Admin, 1, &[vec![1, 2, 3, 4]])),
                 },
                 RrsetWrite {
-                    key: key(1, "a.b.example.", Some(1)),
+                    key: key(1, "a.b.example.", 1),
                     value: None,
                 },
             ],
@@ -942,7 +934,7 @@ mod tests {
         assert_eq!(seen[4].0, Some(vec![64]), "z.example. kept SVCB only");
         assert!(
             store
-                .rrset(&key(1, "z.example.", Some(16)))
+                .rrset(&key(1, "z.example.", 16))
                 .expect("rrset")
                 .is_none()
         );
@@ -953,13 +945,9 @@ mod tests {
     #[test]
     fn a_flipped_byte_is_detected_not_served() {
         let store = Store::temporary().expect("store");
-        put(
-            &store,
-            &[key(1, "a.example.", Some(1)), key(1, "b.example.", Some(1))],
-        );
+        put(&store, &[key(1, "a.example.", 1), key(1, "b.example.", 1)]);
         assert!(store.verify().expect("verify").problems.is_empty());
-        let mut node_key = key(1, "a.example.", None);
-        node_key.push(crate::name_key::NODE_END);
+        let node_key = node(1, "a.example.").stored();
         let mut stored = store
             .sled()
             .expect("sled")
@@ -976,18 +964,11 @@ mod tests {
             .nodes
             .insert(&node_key, stored)
             .expect("raw insert");
-        let error = store
-            .node(&key(1, "a.example.", None))
-            .expect_err("corrupt");
+        let error = store.node(&node(1, "a.example.")).expect_err("corrupt");
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
         assert!(error.to_string().contains("store verify"), "{error}");
         assert!(matches!(store.problem(), Some(StoreProblem::Corrupt(_))));
-        assert!(
-            store
-                .node(&key(1, "b.example.", None))
-                .expect("sound")
-                .is_some()
-        );
+        assert!(store.node(&node(1, "b.example.")).expect("sound").is_some());
         let report = store.verify().expect("verify");
         assert_eq!(report.problems.len(), 1, "{report:?}");
         assert!(
@@ -1000,11 +981,9 @@ mod tests {
     #[test]
     fn a_value_at_the_wrong_key_is_detected() {
         let store = Store::temporary().expect("store");
-        put(&store, &[key(1, "a.example.", Some(1))]);
-        let mut from = key(1, "a.example.", None);
-        from.push(crate::name_key::NODE_END);
-        let mut to = key(1, "c.example.", None);
-        to.push(crate::name_key::NODE_END);
+        put(&store, &[key(1, "a.example.", 1)]);
+        let from = node(1, "a.example.").stored();
+        let to = node(1, "c.example.").stored();
         let value = store
             .sled()
             .expect("sled")
@@ -1018,7 +997,7 @@ mod tests {
             .nodes
             .insert(&to, value)
             .expect("raw insert");
-        assert!(store.node(&key(1, "c.example.", None)).is_err());
+        assert!(store.node(&node(1, "c.example.")).is_err());
     }
 
     /// The serials acknowledged after a flush are kept outside sled and

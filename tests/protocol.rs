@@ -338,9 +338,9 @@ fn tcp_connection_cap_keeps_udp_alive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_answers_are_served_and_carry_each_clients_id_case_and_flags() {
     use hickory_proto::rr::Name;
-    use mimidns::name_key::{name_key, rrset_key};
+    use mimidns::name_key::name_key;
     use mimidns::rrset::{RrsetOwner, encode_rrset};
-    use mimidns::store::{RrsetWrite, ZoneCommit, zone_prefix};
+    use mimidns::store::{RrsetWrite, ZoneCommit};
 
     let server = start_server(&repo_path("tests/zones")).await;
     let address = server.address;
@@ -358,11 +358,10 @@ async fn cached_answers_are_served_and_carry_each_clients_id_case_and_flags() {
     let zone = catalog
         .zone(&Name::from_ascii("example.test.").expect("origin"))
         .expect("zone");
-    let mut key = zone_prefix(zone.id).to_vec();
-    key.extend(rrset_key(
+    let key = zone.rrset_key(
         &name_key(&Name::from_ascii("host.example.test.").expect("name")),
         mimidns::wire::rtype::A,
-    ));
+    );
     catalog
         .store()
         .commit(&ZoneCommit {

@@ -14,9 +14,9 @@ use common::repo_path;
 use hickory_proto::rr::Name;
 use mimidns::catalog::Catalog;
 use mimidns::lookup::Resolver;
-use mimidns::name_key::{name_key, rrset_key};
+use mimidns::name_key::name_key;
 use mimidns::rrset::{RrsetOwner, encode_rrset};
-use mimidns::store::{RrsetWrite, Store, ZoneCommit, zone_prefix};
+use mimidns::store::{RrsetWrite, Store, ZoneCommit};
 use mimidns::wire::{name_to_wire, rtype};
 
 fn label(index: u64) -> String {
@@ -50,10 +50,8 @@ fn build(names: u64) -> (tempfile::TempDir, Catalog) {
         for index in written..written + batch {
             let name =
                 Name::from_ascii(format!("{}._mimi.example.test.", label(index))).expect("name");
-            let mut key = zone_prefix(zone.id).to_vec();
-            key.extend(rrset_key(&name_key(&name), rtype::TXT));
             commit.rrsets.push(RrsetWrite {
-                key,
+                key: zone.rrset_key(&name_key(&name), rtype::TXT),
                 value: Some(value.clone()),
             });
         }

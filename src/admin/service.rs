@@ -17,9 +17,9 @@ use super::api::{
 use crate::catalog::{Catalog, CatalogError, ServedZone};
 use crate::identifier::{HashedIdentifier, hash_identifier};
 use crate::mapping::{Mapping, mapping_rdatas, mappings_from_rdatas, validate_mappings};
-use crate::name_key::{labels_from_name_key, name_key, push_label, rrset_key, split_rrset_key};
+use crate::name_key::{labels_from_name_key, name_key, push_label};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
-use crate::store::{StoreError, zone_prefix};
+use crate::store::{RrsetKey, RrsetWrite, StoreError};
 use crate::wire::rtype;
 use crate::zone_file::{parse_ascii_name, rdata_wire_from_text};
 use crate::zone_rules;
@@ -185,10 +185,8 @@ impl AdminService {
         )
     }
 
-    fn stored(&self, zone: &ServedZone, key: &[u8]) -> Result<Option<StoredRrset>, AdminError> {
-        let mut full = zone_prefix(zone.id).to_vec();
-        full.extend_from_slice(key);
-        Ok(self.catalog.store().rrset(&full)?)
+    fn stored(&self, key: &RrsetKey) -> Result<Option<StoredRrset>, AdminError> {
+        Ok(self.catalog.store().rrset(key)?)
     }
 
     /// Validates mappings and encodes their RRsets; reads no stored data,
@@ -219,8 +217,14 @@ impl AdminService {
         let node = Self::identifier_node(zone, hashed);
         self.check_identifier_node(zone, &node)?;
         Ok(vec![
-            (rrset_key(&node, rtype::TXT), Some(encoded.txt)),
-            (rrset_key(&node, rtype::SVCB), Some(encoded.svcb)),
+            RrsetWrite {
+                key: zone.rrset_key(&node, rtype::TXT),
+                value: Some(encoded.txt),
+            },
+            RrsetWrite {
+                key: zone.rrset_key(&node, rtype::SVCB),
+                value: Some(encoded.svcb),
+            },
         ])
     }
 
@@ -231,8 +235,8 @@ impl AdminService {
         hashed: &HashedIdentifier,
     ) -> Result<Option<Vec<Mapping>>, AdminError> {
         let node = Self::identifier_node(zone, hashed);
-        let txt = self.stored(zone, &rrset_key(&node, rtype::TXT))?;
-        let svcb = self.stored(zone, &rrset_key(&node, rtype::SVCB))?;
+        let txt = self.stored(&zone.rrset_key(&node, rtype::TXT))?;
+        let svcb = self.stored(&zone.rrset_key(&node, rtype::SVCB))?;
         if txt.is_none() && svcb.is_none() {
             return Ok(None);
         }
@@ -244,9 +248,7 @@ impl AdminService {
 
     /// RRsets at an identifier's name must all be ours to replace.
     fn check_identifier_node(&self, zone: &ServedZone, node: &[u8]) -> Result<(), AdminError> {
-        let mut prefix = zone_prefix(zone.id).to_vec();
-        prefix.extend_from_slice(node);
-        let Some(stored) = self.catalog.store().node(&prefix)? else {
+        let Some(stored) = self.catalog.store().node(&zone.node_key(node))? else {
             return Ok(());
         };
         for (record_type, rrset) in stored.rrsets() {
@@ -266,16 +268,25 @@ impl AdminService {
         hashed: &HashedIdentifier,
     ) -> Result<Writes, AdminError> {
         let node = Self::identifier_node(zone, hashed);
-        let txt = rrset_key(&node, rtype::TXT);
-        let svcb = rrset_key(&node, rtype::SVCB);
-        if self.stored(zone, &txt)?.is_none() && self.stored(zone, &svcb)?.is_none() {
+        let txt = zone.rrset_key(&node, rtype::TXT);
+        let svcb = zone.rrset_key(&node, rtype::SVCB);
+        if self.stored(&txt)?.is_none() && self.stored(&svcb)?.is_none() {
             return Err(AdminError::new(
                 ErrorKind::NotFound,
                 "no mappings are published for this identifier",
             ));
         }
         self.check_identifier_node(zone, &node)?;
-        Ok(vec![(txt, None), (svcb, None)])
+        Ok(vec![
+            RrsetWrite {
+                key: txt,
+                value: None,
+            },
+            RrsetWrite {
+                key: svcb,
+                value: None,
+            },
+        ])
     }
 
     pub async fn put_identifier(
@@ -447,8 +458,7 @@ impl AdminService {
         mut send: impl FnMut(String) -> bool,
     ) -> Result<(), AdminError> {
         let served = self.zone(zone)?;
-        let mut prefix = zone_prefix(served.id).to_vec();
-        prefix.extend_from_slice(&served.discovery_key);
+        let discovery = served.node_key(&served.discovery_key);
         let mut current: Option<(Vec<u8>, Option<StoredRrset>, Option<StoredRrset>)> = None;
         let mut chunk = String::new();
         let flush = |node: Vec<u8>,
@@ -469,11 +479,9 @@ impl AdminService {
             chunk.push('\n');
             Some(())
         };
-        for item in self.catalog.store().scan(&prefix) {
+        for item in self.catalog.store().scan(&discovery) {
             let (key, stored) = item?;
-            let Some((node, record_type)) = split_rrset_key(&key[4..]) else {
-                continue;
-            };
+            let (node, record_type) = (key.name_key(), key.record_type());
             if !served.is_identifier_node(node) {
                 continue;
             }
@@ -565,7 +573,7 @@ impl AdminService {
                 }
             })?;
         let stored = self
-            .stored(&served, &rrset_key(&node, u16::from(record_type)))?
+            .stored(&served.rrset_key(&node, u16::from(record_type)))?
             .ok_or_else(|| {
                 AdminError::new(
                     ErrorKind::NotFound,
@@ -634,13 +642,16 @@ impl AdminService {
                 "the apex NS RRset belongs to the zone file",
             ));
         }
-        let key = rrset_key(&node, u16::from(record_type));
+        let key = served.rrset_key(&node, u16::from(record_type));
         let value = encode_rrset(RrsetOwner::Admin, body.ttl, &rdatas);
         let serial = self
             .catalog
             .apply_with(&served.origin, |zone| {
                 self.check_rrset_writable(zone, &node, u16::from(record_type))?;
-                Ok::<_, AdminError>(vec![(key, Some(value))])
+                Ok::<_, AdminError>(vec![RrsetWrite {
+                    key,
+                    value: Some(value),
+                }])
             })
             .await?;
         Ok(WriteResult {
@@ -658,11 +669,11 @@ impl AdminService {
     ) -> Result<WriteResult, AdminError> {
         let served = self.zone(zone)?;
         let (owner, node, record_type) = self.rrset_target(&served, name, record_type)?;
-        let key = rrset_key(&node, u16::from(record_type));
+        let key = served.rrset_key(&node, u16::from(record_type));
         let serial = self
             .catalog
-            .apply_with(&served.origin, |zone| {
-                let stored = self.stored(zone, &key)?.ok_or_else(|| {
+            .apply_with(&served.origin, |_| {
+                let stored = self.stored(&key)?.ok_or_else(|| {
                     AdminError::new(
                         ErrorKind::NotFound,
                         format!("no {record_type} RRset at {owner}"),
@@ -676,7 +687,7 @@ impl AdminService {
                         ),
                     ));
                 }
-                Ok(vec![(key, None)])
+                Ok(vec![RrsetWrite { key, value: None }])
             })
             .await?;
         Ok(WriteResult {
@@ -695,7 +706,7 @@ impl AdminService {
         node: &[u8],
         record_type: u16,
     ) -> Result<(), AdminError> {
-        if let Some(stored) = self.stored(zone, &rrset_key(node, record_type))?
+        if let Some(stored) = self.stored(&zone.rrset_key(node, record_type))?
             && stored.owner() != RrsetOwner::Admin
         {
             return Err(AdminError::new(
@@ -706,7 +717,7 @@ impl AdminService {
         let type_name = |code: u16| RecordType::from(code).to_string();
         let conflict =
             |e: zone_rules::RuleViolation| AdminError::new(ErrorKind::Conflict, e.to_string());
-        let prefix = zone.node_prefix(node);
+        let prefix = zone.node_key(node);
         let present = self.catalog.store().node_types(&prefix, 64)?;
         zone_rules::check_node(
             record_type,
