@@ -26,6 +26,7 @@ use thiserror::Error;
 
 mod lexer;
 pub mod rdata;
+mod svcb;
 
 use lexer::{Entry, split_entries};
 

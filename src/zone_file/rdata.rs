@@ -6,9 +6,9 @@
 //! (quoted or not, escapes decoded to the octets they name), integers,
 //! addresses, base64 and hex — and RFC 3597's generic `\# length hex` form
 //! for every type, known or not. Each type's data must be consumed exactly:
-//! a missing or extra field is an error naming the type. Types not listed
-//! here (SVCB and HTTPS among them) go to hickory's parser; the caller
-//! decides. It reads tokens only: no files, no directives, no line breaks.
+//! a missing or extra field is an error naming the type. SVCB and HTTPS
+//! go to [`super::svcb`]; types not listed here go to hickory's parser (the
+//! caller decides). It reads tokens only: no files, no directives, no line breaks.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -327,6 +327,8 @@ pub mod code {
     pub const CDNSKEY: u16 = 60;
     pub const OPENPGPKEY: u16 = 61;
     pub const ZONEMD: u16 = 63;
+    pub const SVCB: u16 = 64;
+    pub const HTTPS: u16 = 65;
     pub const SPF: u16 = 99;
     pub const EUI48: u16 = 108;
     pub const EUI64: u16 = 109;
@@ -383,6 +385,8 @@ const TYPE_NAMES: &[(&str, u16)] = &[
     ("CDNSKEY", code::CDNSKEY),
     ("OPENPGPKEY", code::OPENPGPKEY),
     ("ZONEMD", code::ZONEMD),
+    ("SVCB", code::SVCB),
+    ("HTTPS", code::HTTPS),
     ("SPF", code::SPF),
     ("EUI48", code::EUI48),
     ("EUI64", code::EUI64),
@@ -414,6 +418,7 @@ pub fn parse(
         code::NS | code::CNAME | code::PTR | code::DNAME | code::MB | code::MG | code::MR => {
             f.name("target")?
         }
+        code::SVCB | code::HTTPS => return super::svcb::svcb(type_name, tokens, origin).map(Some),
         code::MX | code::AFSDB | code::RT | code::KX => {
             f.u16("preference")?;
             f.name("target")?;
@@ -823,7 +828,13 @@ mod tests {
         assert!(parse(code::MX, "MX", &tokens("70000 a."), &origin()).is_err());
         assert_eq!(
             parse(64, "SVCB", &tokens("1 ."), &origin()).expect("ok"),
-            None
+            Some(vec![0, 1, 0]),
+            "SVCB is parsed here too"
+        );
+        assert_eq!(
+            parse(34463, "TYPE34463", &tokens("x"), &origin()).expect("ok"),
+            None,
+            "a type without a grammar goes to the caller"
         );
     }
 }
