@@ -119,21 +119,37 @@ fn match_types(stored: &StoredNode, qtype: u16) -> NodeMatch {
     NodeMatch::NoData
 }
 
-/// Where a CNAME (given or synthesized) leads, while it stays in this zone
-/// (as Knot and NSD do): the target's name and the index of the apex in it.
-fn follow_in_zone(
-    zone: &ServedZone,
-    name: &KeyedName,
-    apex_index: usize,
-    target: &[u8],
-) -> Option<(KeyedName, usize)> {
-    let next = KeyedName::new(target)?;
-    let zone_labels = name.labels() - apex_index;
-    if next.labels() < zone_labels || !next.key.starts_with(&zone.origin_key) {
-        return None;
+/// The names a CNAME chain (given or synthesized from a DNAME) has
+/// passed: a loop ends where it started, each RR given once (RFC 2181 §5,
+/// RFC 1034 §3.6.2).
+#[derive(Default)]
+struct ChainWalk {
+    visited: Vec<Vec<u8>>,
+}
+
+impl ChainWalk {
+    /// The next name of the chain, from `name` to `target`, while it stays
+    /// in this zone (as Knot and NSD do) and has not been visited: its
+    /// keys, the index of the apex in it, and the owner to write.
+    fn step<'q>(
+        &mut self,
+        zone: &ServedZone,
+        name: &KeyedName,
+        apex_index: usize,
+        target: Vec<u8>,
+    ) -> Option<(KeyedName, usize, Cow<'q, [u8]>)> {
+        let next = KeyedName::new(&target)?;
+        let zone_labels = name.labels() - apex_index;
+        if next.labels() < zone_labels || !next.key.starts_with(&zone.origin_key) {
+            return None;
+        }
+        self.visited.push(name.key.clone());
+        if self.visited.contains(&next.key) {
+            return None;
+        }
+        let next_apex = next.labels() - zone_labels;
+        Some((next, next_apex, Cow::Owned(target)))
     }
-    let next_apex = next.labels() - zone_labels;
-    Some((next, next_apex))
 }
 
 /// The wire name from offset `at` on (an ancestor of `owner`), borrowed
@@ -169,9 +185,7 @@ impl<'a> Resolver<'a> {
         let mut owner: Cow<'q, [u8]> = Cow::Borrowed(qname);
         let mut name = name;
         let mut apex_index = apex_index;
-        // Names already answered with a CNAME: a loop ends where it started,
-        // each RR given once (RFC 2181 §5, RFC 1034 §3.6.2).
-        let mut visited: Vec<Vec<u8>> = Vec::new();
+        let mut walk = ChainWalk::default();
         for _ in 0..=MAX_CNAME_CHAIN {
             let cut = self.delegation(&zone, &name, apex_index, qtype);
             // RFC 6672 §3.2: a DNAME above the name rewrites it, unless a
@@ -179,20 +193,12 @@ impl<'a> Resolver<'a> {
             if let Some(dname_index) = self.dname_above(&zone, &name, apex_index)
                 && cut.is_none_or(|cut_index| dname_index > cut_index)
             {
-                let Some(target) =
-                    self.synthesize(&zone, &mut answer, owner.clone(), &name, dname_index)?
-                else {
-                    return Ok(answer);
-                };
-                let Some((next, next_apex)) = follow_in_zone(&zone, &name, apex_index, &target)
-                else {
-                    return Ok(answer);
-                };
-                visited.push(std::mem::take(&mut name.key));
-                if visited.contains(&next.key) {
-                    return Ok(answer);
+                let target =
+                    self.synthesize(&zone, &mut answer, owner.clone(), &name, dname_index)?;
+                match target.and_then(|t| walk.step(&zone, &name, apex_index, t)) {
+                    Some(next) => (name, apex_index, owner) = next,
+                    None => return Ok(answer),
                 }
-                (name, apex_index, owner) = (next, next_apex, Cow::Owned(target));
                 continue;
             }
             if let Some(cut_index) = cut {
@@ -231,18 +237,10 @@ impl<'a> Resolver<'a> {
                         ttl: rrset.ttl(),
                         rrset,
                     });
-                    let Some(target) = target else {
-                        return Ok(answer);
-                    };
-                    let Some((next, next_apex)) = follow_in_zone(&zone, &name, apex_index, &target)
-                    else {
-                        return Ok(answer);
-                    };
-                    visited.push(std::mem::take(&mut name.key));
-                    if visited.contains(&next.key) {
-                        return Ok(answer);
+                    match target.and_then(|t| walk.step(&zone, &name, apex_index, t)) {
+                        Some(next) => (name, apex_index, owner) = next,
+                        None => return Ok(answer),
                     }
-                    (name, apex_index, owner) = (next, next_apex, Cow::Owned(target));
                 }
                 NodeMatch::NoData => {
                     answer.authority.push(self.negative_soa(&zone));

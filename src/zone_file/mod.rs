@@ -119,6 +119,19 @@ struct ReadState {
     last_owner: Option<Name>,
 }
 
+impl ReadState {
+    fn new(include_root: PathBuf, origin: &Name) -> Self {
+        Self {
+            include_root,
+            bytes_left: MAX_ZONE_BYTES,
+            origin: origin.clone(),
+            default_ttl: None,
+            last_ttl: None,
+            last_owner: None,
+        }
+    }
+}
+
 /// A master-file name: ASCII with `\\` escapes, case kept, relative to `origin`
 /// unless it ends in a dot (RFC 1035 §5.1).
 pub fn parse_ascii_name(text: &str, origin: &Name) -> Result<Name, String> {
@@ -609,14 +622,7 @@ pub fn load_zone_file(path: &Path, origin: &Name) -> Result<ZoneContent, ZoneFil
             file: path.to_path_buf(),
             source,
         })?;
-    let mut state = ReadState {
-        include_root,
-        bytes_left: MAX_ZONE_BYTES,
-        origin: origin.clone(),
-        default_ttl: None,
-        last_ttl: None,
-        last_owner: None,
-    };
+    let mut state = ReadState::new(include_root, origin);
     let mut records = Vec::new();
     read_file(path, &mut state, 0, &mut records)?;
     build_zone(path, origin, records)
@@ -634,15 +640,8 @@ fn soa_serial_of(wire: &[u8]) -> Option<u32> {
 /// is read, so every `$INCLUDE` is refused.
 pub fn parse_zone_text(text: &str, origin: &Name) -> Result<ZoneContent, ZoneFileError> {
     let path = PathBuf::from("(text)");
-    let mut state = ReadState {
-        // No directory can be a prefix of this: includes never resolve.
-        include_root: PathBuf::from("/nonexistent/\0"),
-        bytes_left: MAX_ZONE_BYTES,
-        origin: origin.clone(),
-        default_ttl: None,
-        last_ttl: None,
-        last_owner: None,
-    };
+    // No directory can be a prefix of this: includes never resolve.
+    let mut state = ReadState::new(PathBuf::from("/nonexistent/\0"), origin);
     let mut records = Vec::new();
     read_text(text, &path, &mut state, 0, &mut records)?;
     build_zone(&path, origin, records)
