@@ -85,6 +85,22 @@ fn value_list(decoded: &[u8]) -> RdataResult<Vec<Vec<u8>>> {
     Ok(items)
 }
 
+/// ipv4hint / ipv6hint: comma-separated addresses, concatenated.
+fn address_list<A: std::str::FromStr>(
+    text: &str,
+    family: &str,
+    octets: impl Fn(A) -> Vec<u8>,
+) -> RdataResult<Vec<u8>> {
+    let mut out = Vec::new();
+    for item in text.split(',') {
+        let address: A = item
+            .parse()
+            .map_err(|_| format!("hint '{item}' is not an {family} address"))?;
+        out.extend(octets(address));
+    }
+    Ok(out)
+}
+
 /// The wire value of one SvcParam.
 fn param_value(key: u16, value: Option<&str>) -> RdataResult<Vec<u8>> {
     let name = key_name(key);
@@ -139,26 +155,8 @@ fn param_value(key: u16, value: Option<&str>) -> RdataResult<Vec<u8>> {
                 .map_err(|_| "port is not a number from 0 to 65535".to_string())?;
             port.to_be_bytes().to_vec()
         }
-        IPV4HINT => {
-            let mut out = Vec::new();
-            for item in text()?.split(',') {
-                let address: Ipv4Addr = item
-                    .parse()
-                    .map_err(|_| format!("ipv4hint '{item}' is not an IPv4 address"))?;
-                out.extend_from_slice(&address.octets());
-            }
-            out
-        }
-        IPV6HINT => {
-            let mut out = Vec::new();
-            for item in text()?.split(',') {
-                let address: Ipv6Addr = item
-                    .parse()
-                    .map_err(|_| format!("ipv6hint '{item}' is not an IPv6 address"))?;
-                out.extend_from_slice(&address.octets());
-            }
-            out
-        }
+        IPV4HINT => address_list(&text()?, "IPv4", |a: Ipv4Addr| a.octets().to_vec())?,
+        IPV6HINT => address_list(&text()?, "IPv6", |a: Ipv6Addr| a.octets().to_vec())?,
         ECH => data_encoding::BASE64
             .decode(text()?.as_bytes())
             .map_err(|_| "ech is not base64".to_string())?,
