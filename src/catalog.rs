@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::answer_cache::AnswerCache;
 use crate::config::{DiscoveryPolicy, DiscoverySettings};
@@ -66,6 +66,10 @@ pub enum CatalogError {
     },
     #[error("a write to zone {0} carried a key that is not one of its RRsets")]
     ForeignKey(String),
+    #[error(
+        "[[discovery.zone]] origin = \"{0}\" names no zone file (<origin>.zone) in the zones directory"
+    )]
+    UnknownOverride(String),
 }
 
 /// What the query path knows about one served zone.
@@ -170,6 +174,11 @@ pub struct ZoneLoadReport {
     pub serial: u32,
     pub file_changed: bool,
     pub file_rrsets: usize,
+    /// Why the zone file did not load (file:line and the problem).
+    pub problem: Option<String>,
+    /// Whether the zone is served (a zone whose file failed may still be,
+    /// as the store held it).
+    pub served: bool,
 }
 
 pub struct Catalog {
@@ -188,20 +197,7 @@ impl Catalog {
         policy: &DiscoveryPolicy,
     ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
         check_acknowledged(&store)?;
-        let files = zone_files(zones_dir)?;
-        let mut zones = ZoneMap::new();
-        let mut reports = Vec::new();
-        for file in files {
-            let origin = origin_from_file_name(&file)?;
-            let content = load_zone_file(&file, &origin)?;
-            for warning in &content.warnings {
-                warn!("{warning}");
-            }
-            let settings = policy.for_zone(&content.origin.to_ascii());
-            let (zone, report) = reconcile_zone_file(&store, &content, settings)?;
-            zones.insert(zone.origin_key.clone(), Arc::new(zone));
-            reports.push(report);
-        }
+        let (zones, reports) = load_zones(&store, zones_dir, policy, &ZoneMap::new())?;
         for (origin_key, meta) in store.zone_metas()? {
             if !zones.contains_key(&origin_key) {
                 warn!(zone = %meta.origin, "zone is in the store but has no zone file; it is not served");
@@ -219,6 +215,33 @@ impl Catalog {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Re-reads the zone files while serving (SIGHUP, `admin reload`): a
+    /// changed file is applied as one commit, a file that no longer loads
+    /// leaves its zone served as it was (the report says file:line), a
+    /// removed file stops its zone being served (its data stays in the
+    /// store, as at start-up). Writes wait meanwhile; queries do not.
+    pub async fn reload(
+        &self,
+        zones_dir: &Path,
+        policy: &DiscoveryPolicy,
+    ) -> Result<Vec<ZoneLoadReport>, CatalogError> {
+        let _guard = self.write_lock.lock().await;
+        let current = self.zones.load_full();
+        let (store, dir, policy) = (self.store.clone(), zones_dir.to_path_buf(), policy.clone());
+        let (zones, reports) =
+            tokio::task::spawn_blocking(move || load_zones(&store, &dir, &policy, &current))
+                .await
+                .map_err(|e| {
+                    StoreError::Sled(sled::Error::ReportableBug(format!(
+                        "reload task failed: {e}"
+                    )))
+                })??;
+        self.zones.store(Arc::new(zones));
+        self.answer_cache.invalidate();
+        self.store.flush().await?;
+        Ok(reports)
     }
 
     /// Responses cached for the query path; emptied (made stale) by every write.
@@ -434,6 +457,39 @@ pub fn check_acknowledged(store: &Store) -> Result<(), CatalogError> {
     Ok(())
 }
 
+/// Loads every zone file of `dir` ([`load_zone`]); `current` holds the
+/// zones served now, kept where their file no longer loads. Per-zone
+/// discovery settings must name a zone that has a file.
+fn load_zones(
+    store: &Store,
+    dir: &Path,
+    policy: &DiscoveryPolicy,
+    current: &ZoneMap,
+) -> Result<(ZoneMap, Vec<ZoneLoadReport>), CatalogError> {
+    let files = zone_files(dir)?;
+    let origins: Vec<String> = files
+        .iter()
+        .filter_map(|file| origin_from_file_name(file).ok())
+        .map(|origin| origin.to_ascii())
+        .collect();
+    if let Some(unknown) = policy.unknown_origins(&origins).first() {
+        return Err(CatalogError::UnknownOverride(unknown.clone()));
+    }
+    let mut zones = ZoneMap::new();
+    let mut reports = Vec::new();
+    for file in files {
+        let previous = origin_from_file_name(&file)
+            .ok()
+            .and_then(|origin| current.get(&name_key(&origin)));
+        let (zone, report) = load_zone(store, &file, policy, previous)?;
+        if let Some(zone) = zone {
+            zones.insert(zone.origin_key.clone(), zone);
+        }
+        reports.push(report);
+    }
+    Ok((zones, reports))
+}
+
 /// The `*.zone` files of a directory, sorted.
 pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ZoneDir {
@@ -558,14 +614,35 @@ fn reconcile_zone_file(
         store.commit(&commit)?;
         info!(zone = %origin_text, serial, changed_rrsets = commit.rrsets.len(), "zone file loaded into the store");
     }
+    let zone = served_zone(store, &content.origin, &meta, discovery)?;
+    let report = ZoneLoadReport {
+        origin: origin_text,
+        serial: meta.serial,
+        file_changed: !unchanged,
+        file_rrsets: content.rrsets.len(),
+        problem: None,
+        served: true,
+    };
+    Ok((zone, report))
+}
+
+/// The zone as the query path sees it, from what the store holds for it.
+fn served_zone(
+    store: &Store,
+    origin: &Name,
+    meta: &ZoneMeta,
+    discovery: DiscoverySettings,
+) -> Result<ServedZone, CatalogError> {
+    let origin_key = name_key(origin);
+    let origin_text = origin.to_string();
     // Drop cuts and DNAMEs whose RRset is gone (removed from the file or by
     // the admin API).
-    let mut shape = shape_from_meta(&meta);
+    let mut shape = shape_from_meta(meta);
     for (points, record_type) in [(&mut shape.cuts, rtype::NS), (&mut shape.dnames, DNAME)] {
         let mut kept = HashSet::new();
         for point in points.drain() {
             if store
-                .rrset(&RrsetKey::new(zone_id, &point, record_type))?
+                .rrset(&RrsetKey::new(meta.id, &point, record_type))?
                 .is_some()
             {
                 kept.insert(point);
@@ -574,7 +651,7 @@ fn reconcile_zone_file(
         *points = kept;
     }
     let soa = store
-        .rrset(&soa_key)?
+        .rrset(&RrsetKey::new(meta.id, &origin_key, rtype::SOA))?
         .ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
     let soa_rdata = soa
         .rdatas()
@@ -582,30 +659,72 @@ fn reconcile_zone_file(
         .ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
     let minimum =
         soa_minimum(soa_rdata).ok_or_else(|| CatalogError::BadSoa(origin_text.clone()))?;
-    let zone = ServedZone {
+    let mut discovery_key = origin_key.clone();
+    push_label(&mut discovery_key, discovery.label.as_bytes());
+    Ok(ServedZone {
         id: meta.id,
-        origin: content.origin.clone(),
+        origin: origin.clone(),
         origin_key,
-        origin_wire: name_to_wire(&content.origin),
+        origin_wire: name_to_wire(origin),
         serial: meta.serial,
         negative_ttl: soa.ttl().min(minimum),
         soa,
         shape,
-        discovery_key: {
-            let mut key = name_key(&content.origin);
-            push_label(&mut key, discovery.label.as_bytes());
-            key
-        },
+        discovery_key,
         discovery,
         identifiers: meta.identifiers,
+    })
+}
+
+/// Loads one zone file into the store. A file that does not load is
+/// reported (file:line and the problem) and the zone stays as it was:
+/// `previous` (a reload), else the copy the store holds from the last good
+/// load, else not served. Only store failures are errors.
+fn load_zone(
+    store: &Store,
+    file: &Path,
+    policy: &DiscoveryPolicy,
+    previous: Option<&Arc<ServedZone>>,
+) -> Result<(Option<Arc<ServedZone>>, ZoneLoadReport), CatalogError> {
+    let failed = |origin: String, problem: String, zone: Option<Arc<ServedZone>>| {
+        let report = ZoneLoadReport {
+            origin,
+            serial: zone.as_ref().map_or(0, |z| z.serial),
+            file_changed: false,
+            file_rrsets: 0,
+            problem: Some(problem),
+            served: zone.is_some(),
+        };
+        (zone, report)
     };
-    let report = ZoneLoadReport {
-        origin: origin_text,
-        serial: meta.serial,
-        file_changed: !unchanged,
-        file_rrsets: content.rrsets.len(),
+    let origin = match origin_from_file_name(file) {
+        Ok(origin) => origin,
+        Err(e) => return Ok(failed(file.display().to_string(), e.to_string(), None)),
     };
-    Ok((zone, report))
+    let settings = policy.for_zone(&origin.to_ascii());
+    match load_zone_file(file, &origin) {
+        Ok(content) => {
+            for warning in &content.warnings {
+                warn!("{warning}");
+            }
+            let (zone, report) = reconcile_zone_file(store, &content, settings)?;
+            Ok((Some(Arc::new(zone)), report))
+        }
+        Err(e) => {
+            let kept = match (previous, store.zone_meta(&name_key(&origin))?) {
+                (Some(previous), _) => Some(previous.clone()),
+                (None, Some(meta)) => Some(Arc::new(served_zone(store, &origin, &meta, settings)?)),
+                (None, None) => None,
+            };
+            let what = if kept.is_some() {
+                "the zone is served as the store held it before"
+            } else {
+                "the zone is not served"
+            };
+            error!(zone = %origin, "{e}; {what}");
+            Ok(failed(origin.to_string(), e.to_string(), kept))
+        }
+    }
 }
 
 /// The zone's shape as its meta record keeps it (name keys in hex).

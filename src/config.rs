@@ -109,6 +109,20 @@ pub struct DiscoveryPolicy {
 }
 
 impl DiscoveryPolicy {
+    /// Per-zone overrides whose origin is none of `served` (presentation
+    /// names, any case, trailing dot or not).
+    pub fn unknown_origins(&self, served: &[String]) -> Vec<String> {
+        let served: Vec<String> = served
+            .iter()
+            .map(|o| o.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        self.zones
+            .keys()
+            .filter(|origin| !served.contains(origin))
+            .cloned()
+            .collect()
+    }
+
     pub fn for_zone(&self, origin: &str) -> DiscoverySettings {
         let key = origin.trim_end_matches('.').to_ascii_lowercase();
         self.zones
@@ -174,7 +188,7 @@ pub struct LogSection {
 }
 
 /// Values given on the command line; they override the file.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Overrides {
     pub listen: Vec<SocketAddr>,
     pub zones_dir: Option<PathBuf>,
@@ -202,6 +216,22 @@ pub struct Config {
     pub log_queries: bool,
     pub discovery: DiscoveryPolicy,
     pub admin: AdminSettings,
+    /// Where this configuration came from, to read it again on reload.
+    pub source: ConfigSource,
+}
+
+/// The file and flags a configuration was built from.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+impl ConfigSource {
+    /// Builds the configuration again from the same file and flags.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(self.file.as_deref(), &self.overrides)
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -222,6 +252,7 @@ impl Default for Config {
             log_queries: false,
             discovery: DiscoveryPolicy::default(),
             admin: AdminSettings::default(),
+            source: ConfigSource::default(),
         }
     }
 }
@@ -243,7 +274,12 @@ impl Config {
             None => ConfigFile::default(),
         };
         let origin = path.map_or_else(|| "command line".to_string(), |p| p.display().to_string());
-        Self::from_file(file, overrides, &origin)
+        let mut config = Self::from_file(file, overrides, &origin)?;
+        config.source = ConfigSource {
+            file: path.map(Path::to_path_buf),
+            overrides: overrides.clone(),
+        };
+        Ok(config)
     }
 
     fn from_file(
@@ -288,6 +324,7 @@ impl Config {
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
             discovery: discovery_policy(&file.discovery).map_err(&invalid)?,
+            source: ConfigSource::default(),
             admin: AdminSettings {
                 socket: file.admin.socket,
                 tcp_listen: file.admin.tcp_listen,

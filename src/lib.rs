@@ -25,6 +25,7 @@ pub mod name_key;
 pub mod node_index;
 pub mod panic_guard;
 pub mod query;
+pub mod reload;
 pub mod rrset;
 pub mod server;
 pub mod store;

@@ -9,17 +9,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::admin::http::{self as admin_http, AdminListenError};
 use crate::admin::service::AdminService;
 use crate::catalog::{Catalog, CatalogError, ZoneLoadReport};
 use crate::config::Config;
-use crate::store::{Store, StoreError};
-use crate::transport::{tcp, udp};
+use crate::store::{PreviousShutdown, Store, StoreError};
+use crate::transport::{bind, tcp, udp};
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -70,6 +70,8 @@ pub struct RunningServer {
     pub admin_tcp: Option<SocketAddr>,
     /// What the UDP workers dropped (port-0 sources, failed sends).
     pub udp_counters: Arc<udp::UdpCounters>,
+    /// Re-reads the configuration and the zone files (SIGHUP, `admin reload`).
+    pub reloader: Arc<crate::reload::Reloader>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     /// Builds the in-memory index; not a listener, so not in `tasks`.
@@ -91,31 +93,15 @@ impl RunningServer {
         if let Some(index_task) = self.index_task.take() {
             let _ = index_task.await;
         }
-        let _ = self.catalog.store().flush().await;
+        if let Err(e) = self.catalog.store().close().await {
+            warn!(error = %e, "closing the store failed");
+        }
     }
 
     /// Resolves when a listener task ends on its own (it should not).
     pub async fn wait(&mut self) {
         let _ = self.tasks.join_next().await;
     }
-}
-
-/// Binds UDP and TCP on the same address; with port 0, on the same free port.
-async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
-    let bind_error = |source| ServerError::Bind { address, source };
-    for _ in 0..16 {
-        let udp = UdpSocket::bind(address).await.map_err(bind_error)?;
-        let bound = udp.local_addr().map_err(bind_error)?;
-        match TcpListener::bind(bound).await {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) if address.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
-            Err(e) => return Err(bind_error(e)),
-        }
-    }
-    Err(bind_error(std::io::Error::new(
-        std::io::ErrorKind::AddrInUse,
-        "no port free for both UDP and TCP",
-    )))
 }
 
 /// Opens the store, loads the zones and starts serving.
@@ -130,27 +116,29 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             path: store_dir.display().to_string(),
             source,
         })?;
-    if store.was_recovered() {
-        info!(path = %store_dir.display(), "store recovered after an unclean shutdown");
+    match store.previous_shutdown() {
+        PreviousShutdown::NewStore => info!(path = %store_dir.display(), "new store created"),
+        PreviousShutdown::Clean => {
+            info!(path = %store_dir.display(), "store opened (it was closed cleanly)")
+        }
+        PreviousShutdown::Unclean => warn!(
+            path = %store_dir.display(),
+            "the store was not closed cleanly (the process was killed or crashed); sled replayed its log, and every acknowledged write is there"
+        ),
     }
     let (catalog, zones) = Catalog::load(store, &config.zones_dir, &config.discovery)?;
     let catalog = Arc::new(catalog.with_cache_capacity(config.answer_cache_entries));
     // Bind everything first: a start that fails leaves nothing running.
     let mut dns_listeners = Vec::new();
     for &address in &config.listen {
-        let (udp_socket, tcp_listener) = bind_pair(address).await?;
-        let bound = udp_socket
-            .local_addr()
-            .map_err(|source| ServerError::Bind { address, source })?;
+        let bind_error = |source| ServerError::Bind { address, source };
+        let (udp_socket, tcp_listener) = bind::pair(address).map_err(bind_error)?;
+        let bound = udp_socket.local_addr().map_err(bind_error)?;
         // The UDP workers block in recvmmsg on threads of their own.
-        let udp_socket = udp_socket
-            .into_std()
-            .and_then(|socket| {
-                socket.set_nonblocking(false)?;
-                socket.set_read_timeout(Some(udp::SHUTDOWN_POLL))?;
-                Ok(socket)
-            })
-            .map_err(|source| ServerError::Bind { address, source })?;
+        udp_socket
+            .set_read_timeout(Some(udp::SHUTDOWN_POLL))
+            .map_err(bind_error)?;
+        let tcp_listener = TcpListener::from_std(tcp_listener).map_err(bind_error)?;
         dns_listeners.push((bound, Arc::new(udp_socket), tcp_listener));
     }
     let admin_socket = config.admin_socket();
@@ -193,7 +181,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             config.log_queries,
         ));
     }
-    let service = Arc::new(AdminService::new(catalog.clone()));
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        catalog.clone(),
+        config.clone(),
+    ));
+    let service = Arc::new(AdminService::new(catalog.clone()).with_reloader(reloader.clone()));
     let limits = config.admin.limits;
     let router = admin_http::router(service, config.admin.max_body_bytes, limits.body_timeout);
     tasks.spawn(admin_http::serve_unix(
@@ -251,6 +243,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         admin_socket,
         admin_tcp,
         udp_counters,
+        reloader,
         shutdown,
         tasks,
         index_task,

@@ -85,6 +85,11 @@ pub enum StoreError {
     Reopening,
     #[error("cannot record acknowledged serials beside the store: {0}")]
     Acknowledged(std::io::Error),
+    #[error("cannot write or remove the clean-shutdown marker {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// What [`Store::verify`] found.
@@ -147,6 +152,22 @@ type WrittenNode = (Vec<u8>, Option<Vec<u8>>);
 /// One RRset change inside a node: its type and the new value (or deletion).
 type NodeChange<'a> = (u16, Option<&'a [u8]>);
 
+/// File in the store directory that a clean close leaves behind.
+const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+
+/// How the process that used the store before ended, as seen at open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PreviousShutdown {
+    /// There was no store: it was created now.
+    #[default]
+    NewStore,
+    /// The store was closed by [`Store::close`].
+    Clean,
+    /// The process ended without closing it (killed, crashed, power lost);
+    /// sled replayed its log, and everything acknowledged is there.
+    Unclean,
+}
+
 /// Why the store is not healthy, for `/health` and the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreProblem {
@@ -188,13 +209,30 @@ pub struct Store {
     /// before its batch (from the index, or from sled before the index is
     /// built), which is only sound if no other commit runs in between.
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// How the previous process ended (seen at open).
+    previous_shutdown: PreviousShutdown,
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, checking the schema version.
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        // The marker a clean close leaves; taken away while the store is open.
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let marked_clean = marker.exists();
         let db = open_sled(dir, cache_capacity_bytes)?;
+        let previous_shutdown = match (db.was_recovered(), marked_clean) {
+            (false, _) => PreviousShutdown::NewStore,
+            (true, true) => PreviousShutdown::Clean,
+            (true, false) => PreviousShutdown::Unclean,
+        };
+        if marked_clean {
+            std::fs::remove_file(&marker).map_err(|e| StoreError::Io {
+                path: marker.display().to_string(),
+                source: e,
+            })?;
+        }
         let mut store = Self::from_db(db, &dir.display().to_string())?;
+        store.previous_shutdown = previous_shutdown;
         store.opened_at = Some(OpenedAt {
             dir: dir.to_path_buf(),
             cache_capacity_bytes,
@@ -309,6 +347,7 @@ impl Store {
             acknowledged: std::sync::Arc::default(),
             index: std::sync::Arc::default(),
             commit_lock: std::sync::Arc::default(),
+            previous_shutdown: PreviousShutdown::default(),
         })
     }
 
@@ -350,9 +389,34 @@ impl Store {
         }
     }
 
-    /// Whether sled had to recover from an unclean shutdown.
-    pub fn was_recovered(&self) -> bool {
-        self.sled().is_ok_and(|sled| sled.db.was_recovered())
+    /// How the process that used the store before ended.
+    pub fn previous_shutdown(&self) -> PreviousShutdown {
+        self.previous_shutdown
+    }
+
+    /// Flushes and marks the store as closed cleanly, so the next start can
+    /// tell a clean stop from a crash. Call once, at shutdown; a write after
+    /// it is still durable but the next start reports an unclean stop.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.flush().await?;
+        self.mark_closed()
+    }
+
+    /// [`Store::close`] for callers outside the runtime (the CLI).
+    pub fn close_blocking(&self) -> Result<(), StoreError> {
+        self.flush_blocking()?;
+        self.mark_closed()
+    }
+
+    fn mark_closed(&self) -> Result<(), StoreError> {
+        if let Some(opened_at) = &self.opened_at {
+            let marker = opened_at.dir.join(CLEAN_SHUTDOWN_FILE);
+            std::fs::write(&marker, b"").map_err(|e| StoreError::Io {
+                path: marker.display().to_string(),
+                source: e,
+            })?;
+        }
+        Ok(())
     }
 
     pub fn size_on_disk(&self) -> u64 {

@@ -90,3 +90,122 @@ fn check_config_names_the_file_and_line_of_a_bad_zone_and_fails() {
         "{stderr}"
     );
 }
+
+/// Regression: the shipped `listen = ["0.0.0.0:53", "[::]:53"]` failed with
+/// EADDRINUSE (the `[::]` socket was dual-stack and took the IPv4 port too).
+/// Starts the server with the production listen addresses inside the
+/// private network namespace of `./test.sh` and asks over both families.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_listen_addresses_start() {
+    if std::env::var_os("MIMIDNS_NETNS").is_none_or(|v| v != "1") {
+        eprintln!("skipped: needs root in a private network namespace (./test.sh as root)");
+        return;
+    }
+    let mut config = Config::load(
+        Some(&repo_path("deploy/mimidns.toml")),
+        &Overrides::default(),
+    )
+    .expect("deploy/mimidns.toml is valid");
+    let data = tempfile::tempdir().expect("data dir");
+    config.zones_dir = repo_path("tests/zones");
+    config.data_dir = data.path().to_path_buf();
+    config.admin.socket = Some(data.path().join("admin.sock"));
+    config.admin.tcp_listen = None;
+    let server = mimidns::server::start(&config)
+        .await
+        .expect("the production listen addresses bind");
+    let ipv6 = std::net::UdpSocket::bind("[::1]:0").is_ok();
+    tokio::task::spawn_blocking(move || {
+        let mut targets = vec!["127.0.0.1:53"];
+        if ipv6 {
+            targets.push("[::1]:53");
+        }
+        for target in targets {
+            let address: std::net::SocketAddr = target.parse().expect("address");
+            let reply = common::ask(
+                address,
+                "host.example.test.",
+                hickory_proto::rr::RecordType::A,
+                common::Ask::TCP,
+            );
+            assert_eq!(reply.answers.len(), 1, "{target}");
+        }
+    })
+    .await
+    .expect("queries");
+    server.shutdown().await;
+}
+
+/// Regression: `--check-config` passed configurations that start-up then
+/// refused (systemd restart-looped). It now catches listen addresses that
+/// cannot be bound or are in use, a missing token file, and per-zone
+/// settings for a zone that has no file — and passes a good one.
+#[test]
+fn check_config_catches_what_start_up_would_refuse() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(
+        repo_path("tests/zones/example.test.zone"),
+        dir.path().join("example.test.zone"),
+    )
+    .expect("zone");
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    let free = common::free_port();
+    let zones = dir.path().display().to_string();
+    let cases = [
+        // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+        (
+            format!("[server]\nlisten = [\"192.0.2.1:{free}\"]\n"),
+            "192.0.2.1",
+        ),
+        (
+            format!("[server]\nlisten = [\"127.0.0.1:{taken_port}\"]\n"),
+            "already in use",
+        ),
+        (
+            format!("[server]\nlisten = [\"127.0.0.1:{free}\", \"127.0.0.1:{free}\"]\n"),
+            "twice",
+        ),
+        (
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{free}\"]\n[admin]\ntcp-listen = \"127.0.0.1:{free}\"\ntoken-file = \"/nonexistent/token\"\n"
+            ),
+            "/nonexistent/token",
+        ),
+        (
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{free}\"]\n[[discovery.zone]]\norigin = \"typo.test\"\nttl = 60\n"
+            ),
+            "typo.test",
+        ),
+    ];
+    for (index, (text, expected)) in cases.iter().enumerate() {
+        let config = dir.path().join(format!("case{index}.toml"));
+        std::fs::write(&config, format!("{text}\n")).expect("config");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+            .args(["serve", "--check-config", "--zones-dir", &zones, "--config"])
+            .arg(&config)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "case {index} passed: {text}");
+        assert!(stderr.contains(expected), "case {index}: {stderr}");
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        format!("[server]\nlisten = [\"127.0.0.1:{free}\"]\n"),
+    )
+    .expect("config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["serve", "--check-config", "--zones-dir", &zones, "--config"])
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(taken);
+}

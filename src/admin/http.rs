@@ -191,6 +191,13 @@ async fn zones(State(state): State<AppState>) -> Response {
     Json(state.service.zones()).into_response()
 }
 
+async fn reload(State(state): State<AppState>) -> Response {
+    match state.service.reload().await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 type ZoneAndItem = Result<UrlPath<(String, String)>, PathRejection>;
 
 async fn put_identifier(
@@ -377,6 +384,7 @@ pub fn router(
     Router::new()
         .route("/health", get(health))
         .route("/v1/zones", get(zones))
+        .route("/v1/reload", post(reload))
         .route(
             "/v1/zones/{zone}/identifiers/{identifier}",
             get(get_identifier)

@@ -129,11 +129,38 @@ struct EncodedMappings {
 
 pub struct AdminService {
     catalog: Arc<Catalog>,
+    reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 impl AdminService {
     pub fn new(catalog: Arc<Catalog>) -> Self {
-        Self { catalog }
+        Self {
+            catalog,
+            reloader: None,
+        }
+    }
+
+    /// Lets `POST /v1/reload` re-read the configuration and zone files.
+    pub fn with_reloader(mut self, reloader: Arc<crate::reload::Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
+    }
+
+    /// Reloads the configuration and the zone files (as SIGHUP does).
+    pub async fn reload(&self) -> Result<crate::reload::ReloadReport, AdminError> {
+        let reloader = self.reloader.as_ref().ok_or_else(|| {
+            AdminError::new(
+                ErrorKind::Conflict,
+                "this server was started without a reloader",
+            )
+        })?;
+        reloader.reload().await.map_err(|e| match e {
+            // The request is fine; the file on disk is not. Nothing changed.
+            crate::reload::ReloadError::Config(_) => {
+                AdminError::new(ErrorKind::Conflict, e.to_string())
+            }
+            crate::reload::ReloadError::Catalog(e) => AdminError::from(e),
+        })
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -49,6 +49,8 @@ enum AdminCommand {
     Import(ImportArgs),
     /// Export every identifier of a zone as NDJSON (hashed; plaintext is never stored).
     Export(ZoneArg),
+    /// Read the configuration and the zone files again (as SIGHUP does).
+    Reload,
 }
 
 #[derive(clap::Args)]
@@ -284,6 +286,41 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
             }
         }
         AdminCommand::Import(import) => return run_import(&admin, import).await,
+        AdminCommand::Reload => {
+            let report: crate::reload::ReloadReport = admin
+                .client
+                .call(Method::POST, "/v1/reload", None::<&()>)
+                .await?;
+            if admin.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for zone in &report.zones {
+                    match &zone.problem {
+                        None => println!(
+                            "{}  serial {}  {}",
+                            zone.origin,
+                            zone.serial,
+                            if zone.changed { "changed" } else { "unchanged" }
+                        ),
+                        Some(problem) => println!(
+                            "{}  NOT RELOADED ({}): {problem}",
+                            zone.origin,
+                            if zone.served {
+                                "still served as before"
+                            } else {
+                                "not served"
+                            }
+                        ),
+                    }
+                }
+                for setting in &report.restart_needed {
+                    println!("{setting}: changed; takes effect on restart");
+                }
+            }
+            if report.zones.iter().any(|z| z.problem.is_some()) {
+                return Ok(ExitCode::from(1));
+            }
+        }
         AdminCommand::Export(zone) => {
             let zone = admin.zone(&zone).await?;
             let (status, body) = admin

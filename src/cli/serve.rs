@@ -30,13 +30,21 @@ pub struct ServeArgs {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in journald or files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    // Handlers first: a SIGHUP during start-up must not end the process.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let mut server = match crate::server::start(&config).await {
         Ok(server) => server,
         Err(e) if e.is_corrupt_store() => {
@@ -45,18 +53,34 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-        _ = server.wait() => anyhow::bail!("a listener stopped unexpectedly"),
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                // SIGHUP: read the configuration and the zone files again.
+                match server.reloader.reload().await {
+                    Ok(report) => tracing::info!(
+                        zones = report.zones.len(),
+                        failed = report.zones.iter().filter(|z| z.problem.is_some()).count(),
+                        "reloaded on SIGHUP"
+                    ),
+                    Err(e) => tracing::error!("reload on SIGHUP failed, nothing changed: {e}"),
+                }
+            }
+            _ = server.wait() => anyhow::bail!("a listener stopped unexpectedly"),
+        }
     }
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Everything start-up would refuse, checked without starting: the zone
+/// files, per-zone settings that name no zone, listen addresses that cannot
+/// be bound, the admin token file and socket path.
 fn check(config: &Config) -> anyhow::Result<()> {
+    let mut origins = Vec::new();
     for file in crate::catalog::zone_files(&config.zones_dir)? {
         let origin = crate::zone_file::origin_from_file_name(&file)?;
         let zone = crate::zone_file::load_zone_file(&file, &origin)?;
@@ -70,6 +94,39 @@ fn check(config: &Config) -> anyhow::Result<()> {
             zone.rrsets.len(),
             zone.soa_serial
         );
+        origins.push(zone.origin.to_ascii());
+    }
+    if let Some(origin) = config.discovery.unknown_origins(&origins).first() {
+        anyhow::bail!(crate::catalog::CatalogError::UnknownOverride(
+            origin.clone()
+        ));
+    }
+    for (index, address) in config.listen.iter().enumerate() {
+        if config.listen[..index].contains(address) {
+            anyhow::bail!("server.listen names {address} twice");
+        }
+        match crate::transport::bind::pair(*address) {
+            Ok(_) => println!("listen {address}: can be bound (UDP and TCP)"),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                anyhow::bail!(
+                    "listen {address}: already in use (is a server already running on it?)"
+                )
+            }
+            Err(e) => anyhow::bail!("listen {address}: cannot be bound: {e}"),
+        }
+    }
+    if let Some(token_file) = &config.admin.token_file {
+        crate::admin::http::read_token(token_file)?;
+    }
+    let socket = config.admin_socket();
+    if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
+        use std::os::unix::fs::FileTypeExt;
+        if !metadata.file_type().is_socket() {
+            anyhow::bail!(
+                "admin socket path {} exists and is not a socket; start-up would refuse it",
+                socket.display()
+            );
+        }
     }
     println!("configuration OK");
     Ok(())

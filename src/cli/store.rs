@@ -43,6 +43,8 @@ pub fn run(args: StoreArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = crate::catalog::check_acknowledged(&store) {
         report.problems.push(e.to_string());
     }
+    // Opening took the clean-shutdown marker; a verify leaves it as a clean stop.
+    store.close_blocking()?;
     println!(
         "{}: {} entries, {} nodes",
         store_dir.display(),

@@ -5,5 +5,6 @@
 //! how long an idle one may stay — and never look inside a message beyond its
 //! TCP length prefix.
 
+pub mod bind;
 pub mod tcp;
 pub mod udp;

@@ -1,7 +1,12 @@
 //! UDP: worker threads each receive a batch of datagrams with one
 //! `recvmmsg(2)`, answer them in place and send the answers with one
 //! `sendmmsg(2)` — two system calls per batch instead of two per query, as
-//! NSD does. Each worker owns its buffers; the socket is shared.
+//! NSD does. Each worker owns its buffers; the socket is shared. On a
+//! wildcard address the kernel reports each datagram's destination address
+//! (`IP_PKTINFO` / `IPV6_PKTINFO`, asked for by [`super::bind`]) and the
+//! reply names it as its source, so a query sent to 127.0.0.2 (or an anycast
+//! address) is answered from that address, not from whichever the routing
+//! table picks.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -32,6 +37,85 @@ pub struct UdpCounters {
     /// Replies the kernel refused to send (each skipped alone; the rest of
     /// its batch is still sent).
     pub send_failed: AtomicU64,
+}
+
+/// Room for one control message of either packet-info kind, aligned for cmsghdr.
+type ControlBuffer = [u64; 8];
+
+/// The address a datagram was sent to, as the kernel reported it.
+#[derive(Clone, Copy)]
+enum Destination {
+    V4(libc::in_pktinfo),
+    V6(libc::in6_pktinfo),
+}
+
+/// The destination reported in a received message's control data, if any.
+fn destination(header: &libc::msghdr) -> Option<Destination> {
+    // SAFETY: `header` was filled by recvmmsg; the CMSG macros walk the
+    // control buffer it points at within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            let data = libc::CMSG_DATA(cmsg);
+            match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    return Some(Destination::V4(std::ptr::read_unaligned(data.cast())));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    return Some(Destination::V6(std::ptr::read_unaligned(data.cast())));
+                }
+                _ => cmsg = libc::CMSG_NXTHDR(header, cmsg),
+            }
+        }
+    }
+    None
+}
+
+/// Writes the control message that makes a reply leave from `destination`;
+/// returns its length for msg_controllen.
+fn reply_source(buffer: &mut ControlBuffer, destination: Destination) -> usize {
+    let (level, kind, data): (i32, i32, Vec<u8>) = match destination {
+        Destination::V4(info) => {
+            // The reply's source is the address the query was sent to;
+            // interface 0 lets routing pick the way out.
+            let reply = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: info.ipi_addr,
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            // SAFETY: in_pktinfo is plain old data.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    (&reply as *const libc::in_pktinfo).cast::<u8>(),
+                    std::mem::size_of::<libc::in_pktinfo>(),
+                )
+            };
+            (libc::IPPROTO_IP, libc::IP_PKTINFO, bytes.to_vec())
+        }
+        Destination::V6(info) => {
+            // SAFETY: in6_pktinfo is plain old data.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    (&info as *const libc::in6_pktinfo).cast::<u8>(),
+                    std::mem::size_of::<libc::in6_pktinfo>(),
+                )
+            };
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, bytes.to_vec())
+        }
+    };
+    // SAFETY: a zeroed msghdr whose control buffer is `buffer`, large
+    // enough (64 octets) for one cmsg of either kind; CMSG_* stay inside it.
+    unsafe {
+        let mut header: libc::msghdr = std::mem::zeroed();
+        header.msg_control = buffer.as_mut_ptr().cast();
+        header.msg_controllen = std::mem::size_of::<ControlBuffer>();
+        let cmsg = libc::CMSG_FIRSTHDR(&header);
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(data.len() as u32) as usize;
+        std::ptr::copy_nonoverlapping(data.as_ptr(), libc::CMSG_DATA(cmsg), data.len());
+        libc::CMSG_SPACE(data.len() as u32) as usize
+    }
 }
 
 /// The source port of a datagram, if the family is one we serve.
@@ -79,6 +163,9 @@ pub fn serve(
     // SAFETY: all-zero bytes are a valid value of these plain C structs.
     let mut addresses: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
     let mut responses: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut receive_control: [ControlBuffer; BATCH] = [[0; 8]; BATCH];
+    let mut send_control: [ControlBuffer; BATCH] = [[0; 8]; BATCH];
+    let mut destinations: [Option<Destination>; BATCH] = [None; BATCH];
     while !shutdown.is_cancelled() {
         // SAFETY: as above.
         let mut receive_iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
@@ -93,6 +180,8 @@ pub fn serve(
             header.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             header.msg_iov = &mut receive_iovecs[slot];
             header.msg_iovlen = 1;
+            header.msg_control = receive_control[slot].as_mut_ptr().cast();
+            header.msg_controllen = std::mem::size_of::<ControlBuffer>();
         }
         // SAFETY: every header points at a live buffer and address of this
         // worker; the kernel writes at most BATCH entries.
@@ -129,6 +218,7 @@ pub fn serve(
                 counters.port_zero_dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            destinations[slot] = destination(&receive_headers[slot].msg_hdr);
             let packet = &buffers[slot][..length];
             let Some(response) =
                 guarded(|| answer_packet(&catalog, packet, Transport::Udp)).flatten()
@@ -156,6 +246,10 @@ pub fn serve(
             header.msg_namelen = receive_headers[slot].msg_hdr.msg_namelen;
             header.msg_iov = &mut send_iovecs[index];
             header.msg_iovlen = 1;
+            if let Some(destination) = destinations[slot] {
+                header.msg_controllen = reply_source(&mut send_control[index], destination);
+                header.msg_control = send_control[index].as_mut_ptr().cast();
+            }
         }
         let mut sent = 0;
         while sent < answer_count {
