@@ -572,37 +572,49 @@ impl Store {
         &'a self,
         under: &NodeKey,
     ) -> impl Iterator<Item = Result<(RrsetKey, StoredRrset), StoreError>> + use<'a> {
-        let prefix = under.as_bytes();
-        type Entries = Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>>;
         let entries: Entries = match self.sled() {
             Ok(sled) => Box::new(
                 sled.nodes
-                    .scan_prefix(prefix)
+                    .scan_prefix(under.as_bytes())
                     .map(|item| item.map_err(StoreError::from)),
             ),
             Err(e) => Box::new(std::iter::once(Err(e))),
         };
-        entries.flat_map(|item| {
-            let expanded: Vec<Result<(RrsetKey, StoredRrset), StoreError>> = match item {
-                Err(e) => vec![Err(e)],
-                Ok((key, value)) => match unseal(&key, value)
-                    .and_then(|value| StoredNode::parse(value).map_err(StoreError::from))
-                {
-                    Err(e) => vec![Err(e)],
-                    Ok(stored) => match NodeKey::from_stored(&key) {
-                        None => vec![Err(StoreError::Corrupt {
-                            key: data_encoding::HEXLOWER.encode(&key),
-                            reason: "a node entry without its end marker",
-                        })],
-                        Some(node) => stored
-                            .rrsets()
-                            .map(|(record_type, rrset)| Ok((node.rrset(record_type), rrset)))
-                            .collect(),
-                    },
-                },
-            };
-            expanded
-        })
+        expand_nodes(entries)
+    }
+
+    /// Like [`Store::scan`], leaving out the names at and below `skip`
+    /// (the discovery subtree, say): two ordered range reads around it, so
+    /// the cost does not depend on how much the skipped subtree holds.
+    pub fn scan_outside<'a>(
+        &'a self,
+        under: &NodeKey,
+        skip: &NodeKey,
+    ) -> impl Iterator<Item = Result<(RrsetKey, StoredRrset), StoreError>> + use<'a> {
+        let prefix = under.as_bytes().to_vec();
+        let skip_start = skip.as_bytes().to_vec();
+        // Every key below `skip` starts with it; the first key after them is
+        // `skip` with its last octet (a label's 0x00 end) raised by one.
+        let mut skip_end = skip_start.clone();
+        if let Some(last) = skip_end.last_mut() {
+            *last = last.saturating_add(1);
+        }
+        let entries: Entries = match self.sled() {
+            Ok(sled) => {
+                let before = sled.nodes.range(prefix.clone()..skip_start);
+                let after = sled.nodes.range(skip_end..);
+                Box::new(
+                    before
+                        .chain(after)
+                        .map(|item| item.map_err(StoreError::from))
+                        .take_while(
+                            move |item| !matches!(item, Ok((key, _)) if !key.starts_with(&prefix)),
+                        ),
+                )
+            }
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        expand_nodes(entries)
     }
 
     /// The keys the zone file declared, for one zone.
@@ -756,6 +768,35 @@ impl Store {
         self.sled()?.db.flush()?;
         self.acknowledged.write(committed)
     }
+}
+
+type Entries = Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>>;
+
+/// Node entries read from sled → the RRsets they hold, checked.
+fn expand_nodes(
+    entries: Entries,
+) -> impl Iterator<Item = Result<(RrsetKey, StoredRrset), StoreError>> {
+    entries.flat_map(|item| {
+        let expanded: Vec<Result<(RrsetKey, StoredRrset), StoreError>> = match item {
+            Err(e) => vec![Err(e)],
+            Ok((key, value)) => match unseal(&key, value)
+                .and_then(|value| StoredNode::parse(value).map_err(StoreError::from))
+            {
+                Err(e) => vec![Err(e)],
+                Ok(stored) => match NodeKey::from_stored(&key) {
+                    None => vec![Err(StoreError::Corrupt {
+                        key: data_encoding::HEXLOWER.encode(&key),
+                        reason: "a node entry without its end marker",
+                    })],
+                    Some(node) => stored
+                        .rrsets()
+                        .map(|(record_type, rrset)| Ok((node.rrset(record_type), rrset)))
+                        .collect(),
+                },
+            },
+        };
+        expanded
+    })
 }
 
 /// `0x00000000 ‖ tag ‖ rest`: a key in the store's own key space.

@@ -287,3 +287,191 @@ fn sighup_reloads_and_restarts_tell_clean_from_unclean() {
     signal(&third, libc::SIGTERM);
     assert!(third.child.wait().expect("exit").success());
 }
+
+/// Regression: `admin … | head` panicked on the closed pipe ("failed
+/// printing to stdout"), and with --json errors were plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_ends_quietly_on_a_closed_pipe_and_reports_json_errors() {
+    let server = start_server(&repo_path("tests/zones")).await;
+    let socket = server.server.admin_socket.clone();
+    tokio::task::spawn_blocking(move || {
+        let binary = env!("CARGO_BIN_EXE_mimidns");
+        let mut child = std::process::Command::new(binary)
+            .arg("admin")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("zones")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts");
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let output = child.wait_with_output().expect("ends");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            output.status.signal(),
+            Some(libc::SIGPIPE),
+            "{:?} {stderr}",
+            output.status
+        );
+
+        let output = std::process::Command::new(binary)
+            .args([
+                "admin",
+                "--socket",
+                "/nonexistent/admin.sock",
+                "--json",
+                "zones",
+            ])
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2));
+        let error: serde_json::Value =
+            serde_json::from_slice(&output.stderr).expect("the error is JSON");
+        assert!(
+            error["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("/nonexistent/admin.sock")),
+            "{error}"
+        );
+        let output = std::process::Command::new(binary)
+            .arg("admin")
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--json", "get", "+14155550199"])
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(1));
+        let error: serde_json::Value =
+            serde_json::from_slice(&output.stderr).expect("not found is JSON");
+        assert_eq!(error["code"], "not_found");
+    })
+    .await
+    .expect("cli");
+    server.server.shutdown().await;
+}
+
+fn cli(socket: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .arg("admin")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("mimidns admin runs")
+}
+
+/// Regression: `admin export` left out the records written through the
+/// rrsets API, so the documented upgrade path (export, import) lost them;
+/// and `rrsets/api.example.test/A` silently created
+/// `api.example.test.example.test.`. Exports now carry those RRsets and
+/// imports put them back; ambiguous names are refused; the CLI lists, reads,
+/// writes and deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_round_trip_every_record() {
+    let first = start_server(&repo_path("tests/zones")).await;
+    let second = start_server(&repo_path("tests/zones")).await;
+    let (from, to) = (
+        first.server.admin_socket.clone(),
+        second.server.admin_socket.clone(),
+    );
+    let to_address = second.address;
+    let scratch = tempfile::tempdir().expect("scratch");
+    let export_file = scratch.path().join("export.ndjson");
+    tokio::task::spawn_blocking(move || {
+        let ok = |output: std::process::Output| {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let ambiguous = cli(
+            &from,
+            &["rrsets", "put", "api.example.test", "A", "192.0.2.7"],
+        );
+        assert!(!ambiguous.status.success());
+        assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("ambiguous"));
+        ok(cli(
+            &from,
+            &["rrsets", "put", "api.example.test.", "A", "192.0.2.7"],
+        ));
+        ok(cli(
+            &from,
+            &[
+                "rrsets",
+                "put",
+                "moved",
+                "DNAME",
+                "--ttl",
+                "60",
+                "example.org.",
+            ],
+        ));
+        ok(cli(
+            &from,
+            &[
+                "put",
+                "+14155550100",
+                "--provider",
+                "chat.example",
+                "--ssi",
+                "u1",
+                "--target",
+                "host.example.test",
+            ],
+        ));
+        let listed = ok(cli(&from, &["rrsets", "list"]));
+        assert!(
+            listed.contains("api.example.test. 300 IN A 192.0.2.7"),
+            "{listed}"
+        );
+        assert!(
+            listed.contains("moved.example.test. 60 IN DNAME example.org."),
+            "{listed}"
+        );
+        assert!(
+            !listed.contains("host.example.test."),
+            "zone-file RRsets are not listed: {listed}"
+        );
+        let exported = ok(cli(&from, &["export"]));
+        assert_eq!(
+            exported.lines().filter(|l| l.contains("\"rrset\"")).count(),
+            2,
+            "{exported}"
+        );
+        std::fs::write(&export_file, &exported).expect("write export");
+        let imported = cli(&to, &["import", export_file.to_str().expect("path")]);
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        assert_eq!(
+            ok(cli(&to, &["export"])),
+            exported,
+            "the export round-trips"
+        );
+        let reply = ask(to_address, "api.example.test.", RecordType::A, Ask::UDP);
+        assert_eq!(
+            section_texts(&reply.answers),
+            ["api.example.test. 300 A 192.0.2.7"]
+        );
+        ok(cli(&to, &["rrsets", "delete", "api.example.test.", "A"]));
+        let gone = cli(&to, &["rrsets", "get", "api", "A"]);
+        assert_eq!(gone.status.code(), Some(1));
+        assert_eq!(
+            ask(to_address, "api.example.test.", RecordType::A, Ask::UDP)
+                .metadata
+                .response_code,
+            ResponseCode::NXDomain
+        );
+    })
+    .await
+    .expect("cli");
+    first.server.shutdown().await;
+    second.server.shutdown().await;
+}

@@ -300,6 +300,19 @@ async fn export(
 
 type ZoneNameType = Result<UrlPath<(String, String, String)>, PathRejection>;
 
+async fn list_rrsets(
+    State(state): State<AppState>,
+    path: Result<UrlPath<String>, PathRejection>,
+) -> Result<Response, AdminError> {
+    let zone = path_parts(path)?;
+    let service = state.service.clone();
+    // Reads the store outside the discovery subtree; off the async workers.
+    let records = tokio::task::spawn_blocking(move || service.list_rrsets(&zone))
+        .await
+        .map_err(|e| AdminError::new(ErrorKind::Internal, e.to_string()))??;
+    Ok(Json(records).into_response())
+}
+
 async fn get_rrset(
     State(state): State<AppState>,
     path: ZoneNameType,
@@ -397,6 +410,7 @@ pub fn router(
         )
         .route("/v1/zones/{zone}/batch", post(batch))
         .route("/v1/zones/{zone}/export", get(export))
+        .route("/v1/zones/{zone}/rrsets", get(list_rrsets))
         .route(
             "/v1/zones/{zone}/rrsets/{name}/{rtype}",
             get(get_rrset).put(put_rrset).delete(delete_rrset),

@@ -533,10 +533,57 @@ impl AdminService {
         if let Some((n, t, s)) = current.take() {
             flush(n, t, s, &mut chunk);
         }
+        // Then the records written through the rrsets API, so an export
+        // holds everything a re-import needs (the zone file has the rest).
+        for record in self.admin_rrsets(&served)? {
+            let line = serde_json::json!({ "rrset": record });
+            chunk.push_str(&line.to_string());
+            chunk.push('\n');
+            if chunk.len() > 64 << 10 && !send(std::mem::take(&mut chunk)) {
+                return Ok(());
+            }
+        }
         if !chunk.is_empty() {
             send(chunk);
         }
         Ok(())
+    }
+
+    /// The RRsets written through the rrsets API (outside the discovery
+    /// subtree), in canonical order; the identifiers are not read.
+    fn admin_rrsets(&self, zone: &ServedZone) -> Result<Vec<RrsetRecord>, AdminError> {
+        let whole_zone = zone.node_key(&[]);
+        let discovery = zone.node_key(&zone.discovery_key);
+        let mut records = Vec::new();
+        for item in self.catalog.store().scan_outside(&whole_zone, &discovery) {
+            let (key, stored) = item?;
+            if stored.owner() != RrsetOwner::Admin {
+                continue;
+            }
+            let Some(labels) = labels_from_name_key(key.name_key()) else {
+                continue;
+            };
+            let owner = Name::from_labels(labels)
+                .map_err(|e| AdminError::new(ErrorKind::Internal, e.to_string()))?;
+            let record_type = RecordType::from(key.record_type());
+            records.push(RrsetRecord {
+                name: owner.to_ascii(),
+                record_type: record_type.to_string(),
+                ttl: stored.ttl(),
+                rdata: stored
+                    .rdatas()
+                    .map(|rdata| presentation(record_type, rdata))
+                    .collect(),
+                source: "admin".into(),
+            });
+        }
+        Ok(records)
+    }
+
+    /// Every RRset of a zone written through the rrsets API.
+    pub fn list_rrsets(&self, zone: &str) -> Result<Vec<RrsetRecord>, AdminError> {
+        let served = self.zone(zone)?;
+        self.admin_rrsets(&served)
     }
 
     fn rrset_target(
@@ -545,6 +592,19 @@ impl AdminService {
         name: &str,
         record_type: &str,
     ) -> Result<(Name, Vec<u8>, RecordType), AdminError> {
+        // "api.example.test" in zone example.test could mean the name
+        // itself or api.example.test.example.test: refuse to guess.
+        let origin = zone.origin.to_ascii();
+        let origin = origin.trim_end_matches('.').to_ascii_lowercase();
+        let lower = name.to_ascii_lowercase();
+        if !name.ends_with('.') && (lower == origin || lower.ends_with(&format!(".{origin}"))) {
+            return Err(AdminError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "the name '{name}' is ambiguous: write it absolute with a final dot ('{name}.') or relative to {origin}. without the zone's name"
+                ),
+            ));
+        }
         let owner = parse_ascii_name(name, &zone.origin)
             .map_err(|e| AdminError::new(ErrorKind::BadRequest, e))?;
         if !zone.origin.zone_of(&owner) {
@@ -775,13 +835,23 @@ pub fn presentation(record_type: RecordType, rdata: &[u8]) -> String {
             .collect::<Vec<_>>()
             .join(" ");
     }
+    if record_type == RecordType::DNAME
+        && let Some(target) = crate::wire::name_from_wire(rdata)
+    {
+        // hickory-proto 0.26 reads DNAME as opaque data.
+        return target.to_ascii();
+    }
     let mut decoder = BinDecoder::new(rdata);
+    // Anything hickory reads as opaque (its Display would be base64) is
+    // written in RFC 3597 form, which the zone-file parser reads back.
     match RData::read(&mut decoder, record_type, Restrict::new(rdata.len() as u16)) {
-        Ok(RData::TXT(TXT { .. })) | Err(_) => format!(
-            "\\# {} {}",
-            rdata.len(),
-            data_encoding::HEXUPPER.encode(rdata)
-        ),
+        Ok(RData::TXT(TXT { .. })) | Ok(RData::Unknown { .. }) | Ok(RData::NULL(_)) | Err(_) => {
+            format!(
+                "\\# {} {}",
+                rdata.len(),
+                data_encoding::HEXUPPER.encode(rdata)
+            )
+        }
         Ok(parsed) => parsed.to_string(),
     }
 }

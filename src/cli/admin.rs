@@ -14,7 +14,8 @@ use anyhow::{Context, bail};
 use hyper::Method;
 
 use crate::admin::api::{
-    Batch, BatchOperation, IdentifierRecord, PutIdentifier, WriteResult, ZoneSummary,
+    Batch, BatchOperation, IdentifierRecord, PutIdentifier, PutRrset, RrsetRecord, WriteResult,
+    ZoneSummary,
 };
 use crate::admin::client::{AdminClient, ClientError, encode_segment};
 use crate::identifier::hash_identifier;
@@ -22,10 +23,12 @@ use crate::mapping::{Mapping, validate_mappings};
 
 #[derive(clap::Args)]
 pub struct AdminArgs {
-    /// The admin socket (default: from --config, else ./data/admin.sock).
+    /// The admin socket (default: from the configuration — --config,
+    /// $MIMIDNS_CONFIG or /etc/mimidns/mimidns.toml — else ./data/admin.sock).
     #[arg(long, global = true)]
     socket: Option<PathBuf>,
-    /// Configuration file to take the socket path from.
+    /// Configuration file to take the socket path from (default
+    /// $MIMIDNS_CONFIG, else /etc/mimidns/mimidns.toml if it exists).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Print JSON on reads.
@@ -51,6 +54,40 @@ enum AdminCommand {
     Export(ZoneArg),
     /// Read the configuration and the zone files again (as SIGHUP does).
     Reload,
+    /// Records other than identifiers (A, AAAA, NS, SVCB, DNAME, …) kept
+    /// through the admin API.
+    #[command(subcommand)]
+    Rrsets(RrsetCommand),
+}
+
+#[derive(clap::Subcommand)]
+enum RrsetCommand {
+    /// List the RRsets written through the admin API.
+    List(ZoneArg),
+    /// Show one RRset (also the zone file's).
+    Get(RrsetTarget),
+    /// Replace one RRset: each RDATA argument is one record's data.
+    Put {
+        #[command(flatten)]
+        target: RrsetTarget,
+        #[arg(long, default_value_t = 300)]
+        ttl: u32,
+        /// Record data in presentation form, one argument per record.
+        #[arg(required = true)]
+        rdata: Vec<String>,
+    },
+    /// Remove one RRset written through the admin API.
+    Delete(RrsetTarget),
+}
+
+#[derive(clap::Args)]
+struct RrsetTarget {
+    /// Owner name: absolute with a final dot, or relative to the zone (`@` is the apex).
+    name: String,
+    /// Record type (A, AAAA, TXT, SVCB, …).
+    record_type: String,
+    #[command(flatten)]
+    zone: ZoneArg,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +143,12 @@ struct ImportArgs {
     /// Identifiers per atomic batch.
     #[arg(long, default_value_t = 5000)]
     batch_size: usize,
+}
+
+impl AdminArgs {
+    pub fn json(&self) -> bool {
+        self.json
+    }
 }
 
 struct Admin {
@@ -174,11 +217,19 @@ impl Admin {
 }
 
 /// Reports an identifier with nothing published; exit code 1.
-fn not_found(zone: &ZoneSummary) -> ExitCode {
-    eprintln!(
+fn not_found(zone: &ZoneSummary, json: bool) -> ExitCode {
+    let message = format!(
         "not found: no mappings are published for this identifier in {}",
         zone.origin
     );
+    if json {
+        eprintln!(
+            "{}",
+            serde_json::json!({ "error": message, "code": "not_found" })
+        );
+    } else {
+        eprintln!("{message}");
+    }
     ExitCode::from(1)
 }
 
@@ -264,7 +315,7 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 .await
             {
                 Ok(record) => admin.print_record(&record)?,
-                Err(e) if e.status() == Some(404) => return Ok(not_found(&zone)),
+                Err(e) if e.status() == Some(404) => return Ok(not_found(&zone, admin.json)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -281,11 +332,12 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 .await
             {
                 Ok(result) => print_write(&result, admin.json, "deleted")?,
-                Err(e) if e.status() == Some(404) => return Ok(not_found(&zone)),
+                Err(e) if e.status() == Some(404) => return Ok(not_found(&zone, admin.json)),
                 Err(e) => return Err(e.into()),
             }
         }
         AdminCommand::Import(import) => return run_import(&admin, import).await,
+        AdminCommand::Rrsets(command) => return run_rrsets(&admin, command).await,
         AdminCommand::Reload => {
             let report: crate::reload::ReloadReport = admin
                 .client
@@ -414,6 +466,98 @@ async fn send_batch(
     Ok(())
 }
 
+/// An export line holding an RRset written through the rrsets API.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RrsetLine {
+    rrset: RrsetRecord,
+}
+
+fn rrset_path(zone: &ZoneSummary, name: &str, record_type: &str) -> String {
+    format!(
+        "/v1/zones/{}/rrsets/{}/{}",
+        encode_segment(&zone.origin),
+        encode_segment(name),
+        encode_segment(&record_type.to_ascii_uppercase())
+    )
+}
+
+fn print_rrset(record: &RrsetRecord, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(record)?);
+    } else {
+        for rdata in &record.rdata {
+            println!(
+                "{} {} IN {} {}  ; {}",
+                record.name, record.ttl, record.record_type, rdata, record.source
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn run_rrsets(admin: &Admin, command: RrsetCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RrsetCommand::List(zone) => {
+            let zone = admin.zone(&zone).await?;
+            let path = format!("/v1/zones/{}/rrsets", encode_segment(&zone.origin));
+            let records: Vec<RrsetRecord> =
+                admin.client.call(Method::GET, &path, None::<&()>).await?;
+            if admin.json {
+                println!("{}", serde_json::to_string(&records)?);
+            } else {
+                for record in &records {
+                    print_rrset(record, false)?;
+                }
+            }
+        }
+        RrsetCommand::Get(target) => {
+            let zone = admin.zone(&target.zone).await?;
+            let path = rrset_path(&zone, &target.name, &target.record_type);
+            match admin
+                .client
+                .call::<RrsetRecord>(Method::GET, &path, None::<&()>)
+                .await
+            {
+                Ok(record) => print_rrset(&record, admin.json)?,
+                Err(e) if e.status() == Some(404) => {
+                    let message = format!(
+                        "not found: no {} RRset at {}",
+                        target.record_type, target.name
+                    );
+                    if admin.json {
+                        eprintln!(
+                            "{}",
+                            serde_json::json!({ "error": message, "code": "not_found" })
+                        );
+                    } else {
+                        eprintln!("{message}");
+                    }
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        RrsetCommand::Put { target, ttl, rdata } => {
+            let zone = admin.zone(&target.zone).await?;
+            let path = rrset_path(&zone, &target.name, &target.record_type);
+            let body = PutRrset { ttl, rdata };
+            let result: WriteResult = admin.client.call(Method::PUT, &path, Some(&body)).await?;
+            print_write(&result, admin.json, "replaced")?;
+        }
+        RrsetCommand::Delete(target) => {
+            let zone = admin.zone(&target.zone).await?;
+            let path = rrset_path(&zone, &target.name, &target.record_type);
+            let result: WriteResult = admin
+                .client
+                .call(Method::DELETE, &path, None::<&()>)
+                .await?;
+            print_write(&result, admin.json, "deleted")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCode> {
     let zone = admin.zone(&import.zone).await?;
     let batch_size = import
@@ -441,12 +585,19 @@ async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCod
         batches: VecDeque::with_capacity(BATCHES_IN_FLIGHT),
         imported: 0,
     };
+    let mut rrsets: Vec<(usize, RrsetRecord)> = Vec::new();
     let outcome = async {
         for (index, line) in reader.lines().enumerate() {
             let number = index + 1;
             let line = line.with_context(|| format!("line {number}: cannot read"))?;
             progress.inc(line.len() as u64 + 1);
             if line.trim().is_empty() {
+                continue;
+            }
+            // `{"rrset": …}` lines (from `admin export`): records written
+            // through the rrsets API, put back after the identifiers.
+            if let Ok(RrsetLine { rrset }) = serde_json::from_str::<RrsetLine>(&line) {
+                rrsets.push((number, rrset));
                 continue;
             }
             let checked = serde_json::from_str::<IdentifierRecord>(&line)
@@ -500,9 +651,28 @@ async fn run_import(admin: &Admin, import: ImportArgs) -> anyhow::Result<ExitCod
         )));
     }
     progress.finish_and_clear();
+    let mut rrsets_imported = 0usize;
+    for (number, record) in rrsets {
+        let path = rrset_path(&zone, &record.name, &record.record_type);
+        let body = PutRrset {
+            ttl: record.ttl,
+            rdata: record.rdata,
+        };
+        match admin
+            .client
+            .call::<WriteResult>(Method::PUT, &path, Some(&body))
+            .await
+        {
+            Ok(_) => rrsets_imported += 1,
+            Err(e) => {
+                rejected += 1;
+                eprintln!("line {number}: {e}");
+            }
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "imported {imported} identifiers into {} in {seconds:.1} s ({:.0}/s); {rejected} lines rejected",
+        "imported {imported} identifiers and {rrsets_imported} RRsets into {} in {seconds:.1} s ({:.0} identifiers/s); {rejected} lines rejected",
         zone.origin,
         imported as f64 / seconds.max(1e-9)
     );

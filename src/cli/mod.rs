@@ -86,19 +86,79 @@ fn run_hash(args: HashArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Default admin socket when neither --socket nor a config file says otherwise.
+/// Where the packaged server reads its configuration (deploy/mimidns.service).
+pub const SYSTEM_CONFIG: &str = "/etc/mimidns/mimidns.toml";
+
+/// The configuration file the admin commands take the socket path from:
+/// `--config`, else `$MIMIDNS_CONFIG`, else the system one if it exists.
+fn admin_config_file(config: Option<&PathBuf>) -> Option<PathBuf> {
+    config
+        .cloned()
+        .or_else(|| std::env::var_os("MIMIDNS_CONFIG").map(PathBuf::from))
+        .or_else(|| {
+            let system = PathBuf::from(SYSTEM_CONFIG);
+            system.exists().then_some(system)
+        })
+}
+
+/// The admin socket when --socket is not given: the configuration's
+/// (see [`admin_config_file`]), else `./data/admin.sock`.
 pub fn default_socket(config: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
-    let config = crate::config::Config::load(
-        config.map(PathBuf::as_path),
-        &crate::config::Overrides::default(),
-    )?;
+    let file = admin_config_file(config);
+    let config =
+        crate::config::Config::load(file.as_deref(), &crate::config::Overrides::default())?;
     Ok(config.admin_socket())
+}
+
+/// `--server` values: an address with or without a port (53 by default).
+pub fn parse_server(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+        return Ok(address);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("'{text}' is not an address (ADDR or ADDR:PORT)"))
+}
+
+/// Prints an error for a person, or as JSON (`{"error": …}`) with --json.
+pub fn report_error(error: &anyhow::Error, json: bool) {
+    if json {
+        let code = error
+            .downcast_ref::<crate::admin::client::ClientError>()
+            .and_then(|e| match e {
+                crate::admin::client::ClientError::Api { error, .. } => Some(error.code.clone()),
+                _ => None,
+            });
+        eprintln!(
+            "{}",
+            serde_json::json!({ "error": format!("{error:#}"), "code": code })
+        );
+    } else {
+        eprintln!("mimidns: {error:#}");
+    }
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     crate::panic_guard::install_redacting_hook();
     let cli = Cli::parse();
+    let json = match &cli.command {
+        Command::Admin(args) => args.json(),
+        Command::Hash(args) => args.json,
+        Command::Resolve(args) => args.json(),
+        Command::Serve(_) | Command::Store(_) => false,
+    };
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A command whose reader went away (`| head`) ends quietly, as Unix
+        // tools do, instead of panicking on the write. The server keeps
+        // ignoring SIGPIPE: a closed client socket must not end it.
+        // SAFETY: restores the default disposition of one signal before any
+        // thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
@@ -109,8 +169,29 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mimidns: {e:#}");
+            report_error(&e, json);
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_default_to_port_53() {
+        assert_eq!(
+            parse_server("127.0.0.1"),
+            Ok("127.0.0.1:53".parse().expect("a"))
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().expect("a"))
+        );
+        assert_eq!(parse_server("::1"), Ok("[::1]:53".parse().expect("a")));
+        assert_eq!(parse_server("[::1]"), Ok("[::1]:53".parse().expect("a")));
+        assert_eq!(parse_server("[::1]:54"), Ok("[::1]:54".parse().expect("a")));
+        assert!(parse_server("example.org").is_err());
     }
 }

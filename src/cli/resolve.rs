@@ -24,8 +24,8 @@ pub struct ResolveArgs {
     /// The discovery zone.
     #[arg(long)]
     zone: String,
-    /// Ask this server (ADDR:PORT) instead of the system resolver.
-    #[arg(long)]
+    /// Ask this server (ADDR or ADDR:PORT; port 53 if none) instead of the system resolver.
+    #[arg(long, value_parser = super::parse_server)]
     server: Option<SocketAddr>,
     /// The discovery label under the zone apex.
     #[arg(long, default_value = "_mimi")]
@@ -33,6 +33,12 @@ pub struct ResolveArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl ResolveArgs {
+    pub fn json(&self) -> bool {
+        self.json
+    }
 }
 
 #[derive(Serialize)]
@@ -182,7 +188,7 @@ pub fn run(args: ResolveArgs) -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("mimidns: {e:#}");
+            super::report_error(&e, args.json);
             ExitCode::from(2)
         }
     }
