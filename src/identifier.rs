@@ -248,7 +248,15 @@ fn normalize_email(address: &str) -> Result<Canonical, IdentifierError> {
     if local.is_empty() || domain.is_empty() {
         return Err(IdentifierError::EmailEmptyPart);
     }
-    let local: String = local.nfc().collect::<String>().to_lowercase();
+    // Lower-case the decomposed form, then compose: lower-casing a composed
+    // string can emit combining marks out of canonical order (`İ̞` lowers to
+    // `i`, U+0307, U+031E), so NFC-then-lower is not idempotent; this order is.
+    let local: String = local
+        .nfd()
+        .collect::<String>()
+        .to_lowercase()
+        .nfc()
+        .collect();
     if local.len() > 64
         || local
             .chars()
@@ -301,6 +309,21 @@ mod tests {
                 hash_identifier(input).expect("hashes").label.len(),
                 LABEL_LEN
             );
+        }
+    }
+
+    /// Regression (found by the `identifier` fuzz target): lower-casing after
+    /// NFC left `İ` + U+031E as `i` U+0307 U+031E, whose NFC reorders the
+    /// marks, so the canonical form did not normalize to itself.
+    #[test]
+    fn email_normalization_is_idempotent_when_lower_casing_adds_marks() {
+        let input = "eвİ\u{31e}@ȰİиA.Ȱȵ";
+        let once = normalize(input).expect("valid address");
+        let twice = normalize(once.text()).expect("canonical form is accepted");
+        assert_eq!(once.text(), twice.text());
+        for input in ["İ\u{31e}x@example.com", "ǅ\u{0323}\u{0301}@example.com", "ΪΪ@example.com"] {
+            let once = normalize(input).expect("valid address");
+            assert_eq!(normalize(once.text()).expect("accepted").text(), once.text(), "{input}");
         }
     }
 
