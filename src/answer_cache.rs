@@ -29,6 +29,8 @@ pub struct AnswerCache {
     max_per_shard: usize,
     generation: AtomicU64,
     hasher: RandomState,
+    /// Responses served from the cache (for metrics).
+    hits: AtomicU64,
 }
 
 /// What a response depends on besides the store.
@@ -47,6 +49,7 @@ impl AnswerCache {
             max_per_shard,
             generation: AtomicU64::new(0),
             hasher: RandomState::new(),
+            hits: AtomicU64::new(0),
         }
     }
 
@@ -95,7 +98,13 @@ impl AnswerCache {
         response[2..4].copy_from_slice(&flags.to_be_bytes());
         let question = response.get_mut(12..12 + query.qname.len())?;
         question.copy_from_slice(query.qname);
+        self.hits.fetch_add(1, Ordering::Relaxed);
         Some(response)
+    }
+
+    /// Responses served from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
     }
 
     pub fn insert(&self, key: CacheKey, response: &[u8]) {

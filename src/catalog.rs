@@ -33,7 +33,8 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 0;
 use crate::name_key::{name_key, push_label};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
 use crate::store::{
-    NodeKey, RrsetKey, RrsetWrite, Store, StoreError, StoreProblem, ZoneCommit, ZoneMeta,
+    ChangeSource, LastChange, NodeKey, RrsetKey, RrsetWrite, Store, StoreError, StoreProblem,
+    ZoneCommit, ZoneMeta,
 };
 use crate::wire::{name_to_wire, rtype};
 use crate::zone_file::{ZoneContent, ZoneFileError, load_zone_file, origin_from_file_name};
@@ -90,6 +91,7 @@ pub struct ServedZone {
     /// Name key of `<discovery label>.<origin>`.
     pub discovery_key: Vec<u8>,
     pub identifiers: u64,
+    pub last_change: Option<LastChange>,
 }
 
 impl ServedZone {
@@ -303,6 +305,7 @@ impl Catalog {
                 discovery: zone.discovery.clone(),
                 discovery_key: zone.discovery_key.clone(),
                 identifiers: meta.identifiers,
+                last_change: meta.last_change,
             });
         }
         self.zones.store(Arc::new(map));
@@ -314,6 +317,12 @@ impl Catalog {
                 .map_err(blocking_failed)??;
         }
         Ok(())
+    }
+
+    /// Holds the write lock from a blocking thread (never from an async
+    /// worker): no commit happens until the guard is dropped.
+    pub fn hold_writes_blocking(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.blocking_lock()
     }
 
     /// Replaces the answer cache with one of `max_entries` (0 turns it off).
@@ -397,6 +406,8 @@ impl Catalog {
             shape_into_meta(&shape, &mut meta);
             let identifiers = u64::try_from(identifiers.max(0)).unwrap_or(0);
             meta.identifiers = identifiers;
+            let last_change = Some(LastChange::now(ChangeSource::Admin));
+            meta.last_change = last_change;
             commit.meta = Some(meta);
             self.store.commit(&commit).map_err(CatalogError::from)?;
             let updated = ServedZone {
@@ -412,6 +423,7 @@ impl Catalog {
                 discovery: zone.discovery.clone(),
                 discovery_key: zone.discovery_key.clone(),
                 identifiers,
+                last_change,
             };
             let mut map = ZoneMap::clone(&self.zones.load());
             map.insert(zone.origin_key.clone(), Arc::new(updated));
@@ -531,6 +543,7 @@ fn reconcile_zone_file(
             dnames: Vec::new(),
             has_wildcards: false,
             identifiers: 0,
+            last_change: None,
         },
     };
     let zone_id = meta.id;
@@ -603,6 +616,7 @@ fn reconcile_zone_file(
         }
         meta.serial = serial;
         meta.file_digest = content.digest.clone();
+        meta.last_change = Some(LastChange::now(ChangeSource::File));
         let mut shape = shape_from_meta(&meta);
         for key in content.rrsets.keys() {
             if let Some((node, record_type)) = crate::name_key::split_rrset_key(key) {
@@ -673,6 +687,7 @@ fn served_zone(
         discovery_key,
         discovery,
         identifiers: meta.identifiers,
+        last_change: meta.last_change,
     })
 }
 

@@ -44,6 +44,29 @@ pub struct ConfigFile {
     pub discovery: DiscoverySection,
     #[serde(default)]
     pub admin: AdminSection,
+    #[serde(default)]
+    pub rate_limit: RateLimitSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RateLimitSection {
+    pub ipv4_prefix: Option<u8>,
+    pub ipv6_prefix: Option<u8>,
+    pub exempt: Option<Vec<String>>,
+    pub table_size: Option<usize>,
+    pub responses_per_second: Option<u32>,
+    pub slip: Option<u32>,
+    pub negative_per_second: Option<u32>,
+    pub negative_burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsSection {
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +100,7 @@ pub struct AdminSection {
     pub max_connections: Option<usize>,
     pub header_timeout_secs: Option<u64>,
     pub body_timeout_secs: Option<u64>,
+    pub socket_group: Option<String>,
 }
 
 /// How identifiers are published in one zone.
@@ -139,6 +163,8 @@ pub struct AdminSettings {
     pub socket: Option<PathBuf>,
     pub tcp_listen: Option<SocketAddr>,
     pub token_file: Option<PathBuf>,
+    /// Group that may use the Unix socket (mode 0660); `None`: owner only (0600).
+    pub socket_group: Option<String>,
     pub max_body_bytes: usize,
     /// How slow clients are cut off, on each admin listener.
     pub limits: crate::admin::listener::ConnectionLimits,
@@ -150,6 +176,7 @@ impl Default for AdminSettings {
             socket: None,
             tcp_listen: None,
             token_file: None,
+            socket_group: None,
             max_body_bytes: 8 << 20,
             limits: crate::admin::listener::ConnectionLimits::default(),
         }
@@ -163,6 +190,8 @@ pub struct ServerSection {
     pub zones_dir: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub udp_workers: Option<usize>,
+    pub identity: Option<String>,
+    pub nsid: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +199,8 @@ pub struct ServerSection {
 pub struct TcpSection {
     pub max_connections: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
+    pub max_connections_per_prefix: Option<usize>,
+    pub max_queries_per_connection: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +216,18 @@ pub struct StoreSection {
 pub struct LogSection {
     pub level: Option<String>,
     pub queries: Option<bool>,
+    pub format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON layer).
+    Json,
 }
 
 /// Values given on the command line; they override the file.
@@ -206,6 +249,8 @@ pub struct Config {
     pub udp_workers: usize,
     pub tcp_max_connections: usize,
     pub tcp_idle_timeout: Duration,
+    pub tcp_max_per_prefix: usize,
+    pub tcp_max_queries_per_connection: u64,
     pub store_cache_bytes: u64,
     /// Responses kept ready for repeated questions (0: off).
     pub answer_cache_entries: usize,
@@ -214,8 +259,17 @@ pub struct Config {
     pub log_level: String,
     /// Log every query at info level (off: queries are logged at debug only).
     pub log_queries: bool,
+    pub log_format: LogFormat,
     pub discovery: DiscoveryPolicy,
     pub admin: AdminSettings,
+    /// RRL and the negative-answer budget (discovery labels filled in from `discovery`).
+    pub limits: crate::rate_limit::LimitSettings,
+    /// `server.identity`: CH TXT `id.server.` / `hostname.bind.`.
+    pub identity: Option<String>,
+    /// `server.nsid`, decoded.
+    pub nsid: Option<Vec<u8>>,
+    /// Where the Prometheus endpoint listens (off when `None`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Where this configuration came from, to read it again on reload.
     pub source: ConfigSource,
 }
@@ -245,13 +299,20 @@ impl Default for Config {
             udp_workers: 2,
             tcp_max_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_per_prefix: 64,
+            tcp_max_queries_per_connection: 0,
             store_cache_bytes: 256 << 20,
             answer_cache_entries: crate::catalog::DEFAULT_CACHE_ENTRIES,
             memory_index: true,
             log_level: "info".into(),
             log_queries: false,
+            log_format: LogFormat::Text,
             discovery: DiscoveryPolicy::default(),
             admin: AdminSettings::default(),
+            limits: crate::rate_limit::LimitSettings::default(),
+            identity: None,
+            nsid: None,
+            metrics_listen: None,
             source: ConfigSource::default(),
         }
     }
@@ -312,6 +373,14 @@ impl Config {
                 .tcp
                 .idle_timeout_secs
                 .map_or(defaults.tcp_idle_timeout, Duration::from_secs),
+            tcp_max_per_prefix: file
+                .tcp
+                .max_connections_per_prefix
+                .unwrap_or(defaults.tcp_max_per_prefix),
+            tcp_max_queries_per_connection: file
+                .tcp
+                .max_queries_per_connection
+                .unwrap_or(defaults.tcp_max_queries_per_connection),
             store_cache_bytes: file
                 .store
                 .cache_mb
@@ -323,12 +392,24 @@ impl Config {
             memory_index: file.store.memory_index.unwrap_or(defaults.memory_index),
             log_level: file.log.level.unwrap_or(defaults.log_level),
             log_queries: file.log.queries.unwrap_or(defaults.log_queries),
+            log_format: file.log.format.unwrap_or_default(),
             discovery: discovery_policy(&file.discovery).map_err(&invalid)?,
+            limits: limit_settings(&file.rate_limit).map_err(&invalid)?,
+            identity: file.server.identity.clone(),
+            nsid: file
+                .server
+                .nsid
+                .as_deref()
+                .map(crate::server_identity::parse_nsid)
+                .transpose()
+                .map_err(&invalid)?,
+            metrics_listen: file.metrics.listen,
             source: ConfigSource::default(),
             admin: AdminSettings {
                 socket: file.admin.socket,
                 tcp_listen: file.admin.tcp_listen,
                 token_file: file.admin.token_file,
+                socket_group: file.admin.socket_group,
                 max_body_bytes: file
                     .admin
                     .max_body_kb
@@ -396,6 +477,26 @@ impl Config {
         if config.tcp_max_connections == 0 {
             return Err(invalid("tcp.max-connections must be at least 1".into()));
         }
+        if config.tcp_max_per_prefix == 0 {
+            return Err(invalid(
+                "tcp.max-connections-per-prefix must be at least 1".into(),
+            ));
+        }
+        if let Some(identity) = &config.identity
+            && (identity.is_empty() || identity.len() > 255)
+        {
+            return Err(invalid(
+                "server.identity must be 1 to 255 octets (one TXT string)".into(),
+            ));
+        }
+        // Every discovery label is a place where identifiers live.
+        let mut labels: Vec<Vec<u8>> = std::iter::once(&config.discovery.defaults)
+            .chain(config.discovery.zones.values())
+            .map(|settings| settings.label.to_ascii_lowercase().into_bytes())
+            .collect();
+        labels.sort();
+        labels.dedup();
+        config.limits.discovery_labels = labels;
         if config.tcp_idle_timeout.is_zero() {
             return Err(invalid("tcp.idle-timeout-secs must be at least 1".into()));
         }
@@ -420,6 +521,64 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("admin.sock"))
     }
+}
+
+fn limit_settings(section: &RateLimitSection) -> Result<crate::rate_limit::LimitSettings, String> {
+    let defaults = crate::rate_limit::LimitSettings::default();
+    let mut exempt = Vec::new();
+    for text in section.exempt.iter().flatten() {
+        // A bare address is a prefix of its full length.
+        let net = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                format!("rate-limit.exempt: '{text}' is not an address or a prefix (CIDR)")
+            })?;
+        exempt.push(net.trunc());
+    }
+    let settings = crate::rate_limit::LimitSettings {
+        ipv4_prefix: section.ipv4_prefix.unwrap_or(defaults.ipv4_prefix),
+        ipv6_prefix: section.ipv6_prefix.unwrap_or(defaults.ipv6_prefix),
+        exempt,
+        table_size: section.table_size.unwrap_or(defaults.table_size),
+        rrl_responses_per_second: section
+            .responses_per_second
+            .unwrap_or(defaults.rrl_responses_per_second),
+        rrl_slip: section.slip.unwrap_or(defaults.rrl_slip),
+        negative_per_second: section
+            .negative_per_second
+            .unwrap_or(defaults.negative_per_second),
+        negative_burst: section.negative_burst.unwrap_or(defaults.negative_burst),
+        discovery_labels: defaults.discovery_labels,
+    };
+    if !(8..=32).contains(&settings.ipv4_prefix) {
+        return Err(format!(
+            "rate-limit.ipv4-prefix = {} is out of range 8..=32",
+            settings.ipv4_prefix
+        ));
+    }
+    if !(16..=128).contains(&settings.ipv6_prefix) {
+        return Err(format!(
+            "rate-limit.ipv6-prefix = {} is out of range 16..=128",
+            settings.ipv6_prefix
+        ));
+    }
+    if !(1024..=1 << 24).contains(&settings.table_size) {
+        return Err(format!(
+            "rate-limit.table-size = {} is out of range 1024..=16777216",
+            settings.table_size
+        ));
+    }
+    if settings.rrl_slip > 100 {
+        return Err(format!(
+            "rate-limit.slip = {} is out of range 0..=100",
+            settings.rrl_slip
+        ));
+    }
+    if settings.negative_per_second > 0 && settings.negative_burst == 0 {
+        return Err("rate-limit.negative-burst must be at least 1 while the budget is on".into());
+    }
+    Ok(settings)
 }
 
 fn discovery_settings(

@@ -321,9 +321,17 @@ mod tests {
         let once = normalize(input).expect("valid address");
         let twice = normalize(once.text()).expect("canonical form is accepted");
         assert_eq!(once.text(), twice.text());
-        for input in ["İ\u{31e}x@example.com", "ǅ\u{0323}\u{0301}@example.com", "ΪΪ@example.com"] {
+        for input in [
+            "İ\u{31e}x@example.com",
+            "ǅ\u{0323}\u{0301}@example.com",
+            "ΪΪ@example.com",
+        ] {
             let once = normalize(input).expect("valid address");
-            assert_eq!(normalize(once.text()).expect("accepted").text(), once.text(), "{input}");
+            assert_eq!(
+                normalize(once.text()).expect("accepted").text(),
+                once.text(),
+                "{input}"
+            );
         }
     }
 

@@ -12,9 +12,10 @@ use tracing::{debug, error};
 
 use crate::catalog::Catalog;
 use crate::lookup::{Answer, Resolver, RrsetOut};
+use crate::server_identity::ServerIdentity;
 use crate::wire::request::{self, Query, Rejection};
-use crate::wire::response::{Full, Header, OPT_RECORD_LEN, OptRecord, ResponseWriter, Section};
-use crate::wire::{CLASS_IN, rcode, rtype};
+use crate::wire::response::{Full, Header, OptRecord, ResponseWriter, Section};
+use crate::wire::{CLASS_CH, CLASS_IN, rcode, rtype};
 
 /// The UDP payload size this server advertises and uses at most
 /// (DNS Flag Day 2020 value; RFC 6891 §6.2.5).
@@ -28,8 +29,14 @@ pub enum Transport {
 }
 
 /// Answers one request packet; `None` means send nothing (RFC 1035 §4.1.1:
-/// unreadable headers and responses are dropped).
-pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> Option<Vec<u8>> {
+/// unreadable headers and responses are dropped). `identity` answers NSID
+/// and CH TXT `id.server.` when configured.
+pub fn answer_packet(
+    catalog: &Catalog,
+    identity: &ServerIdentity,
+    packet: &[u8],
+    transport: Transport,
+) -> Option<Vec<u8>> {
     let query = match request::parse(packet) {
         Ok(query) => query,
         Err(Rejection::Drop) => return None,
@@ -48,7 +55,8 @@ pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> 
                 rcode: rcode::FORMERR,
             };
             // RFC 6891 §7: a request with an OPT gets one back, even a FORMERR.
-            return Some(ResponseWriter::new(512).finish(header, false, response_opt(edns)));
+            let opt = response_opt(edns, identity);
+            return Some(ResponseWriter::new(512).finish(header, false, opt));
         }
         Err(Rejection::NotImp { id, opcode }) => {
             // No flags are copied: RD and CD mean something only in a QUERY.
@@ -62,15 +70,17 @@ pub fn answer_packet(catalog: &Catalog, packet: &[u8], transport: Transport) -> 
             return Some(ResponseWriter::new(512).finish(header, false, None));
         }
     };
-    Some(answer_query(catalog, &query, transport))
+    Some(answer_query(catalog, identity, &query, transport))
 }
 
 /// The OPT record of a response to a request with EDNS `edns`.
-fn response_opt(edns: Option<request::Edns>) -> Option<OptRecord> {
+fn response_opt(edns: Option<request::Edns>, identity: &ServerIdentity) -> Option<OptRecord<'_>> {
     edns.map(|edns| OptRecord {
         udp_payload: ADVERTISED_UDP_PAYLOAD,
         // RFC 3225 §3: the DO bit is copied into the response.
         dnssec_ok: edns.dnssec_ok,
+        // RFC 5001 §2.1: NSID only to a request that asks for it.
+        nsid: identity.nsid().filter(|_| edns.nsid),
     })
 }
 
@@ -108,9 +118,14 @@ fn size_limit(query: &Query<'_>, transport: Transport) -> usize {
     }
 }
 
-fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> Vec<u8> {
-    let opt = response_opt(query.edns);
-    let limit = size_limit(query, transport) - if opt.is_some() { OPT_RECORD_LEN } else { 0 };
+fn answer_query(
+    catalog: &Catalog,
+    identity: &ServerIdentity,
+    query: &Query<'_>,
+    transport: Transport,
+) -> Vec<u8> {
+    let opt = response_opt(query.edns, identity);
+    let limit = size_limit(query, transport) - opt.map_or(0, |opt| opt.wire_len());
     let header = |rcode, authoritative| Header {
         id: query.id,
         opcode: query.opcode,
@@ -137,6 +152,23 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
         writer.trailing_record(tsig_error_record(tsig, TSIG_BADKEY));
         return writer.finish(header(rcode::NOTAUTH, false), false, opt);
     }
+    if query.qclass == CLASS_CH
+        && matches!(query.qtype, rtype::TXT | rtype::ANY)
+        && let Some(txt) = identity.chaos_txt(query.qname)
+    {
+        // RFC 4892 §2.2: the identity as one TXT string, TTL 0, authoritative.
+        let mut writer = ResponseWriter::new(limit);
+        writer.question(query.question);
+        let _ = writer.rrset_in_class(
+            Section::Answer,
+            query.qname,
+            CLASS_CH,
+            rtype::TXT,
+            0,
+            std::iter::once(txt),
+        );
+        return writer.finish(header(rcode::NOERROR, true), false, opt);
+    }
     if query.qclass != CLASS_IN {
         return bare(rcode::REFUSED, true);
     }
@@ -149,7 +181,11 @@ fn answer_query(catalog: &Catalog, query: &Query<'_>, transport: Transport) -> V
         _ => {}
     }
     let cache = catalog.answer_cache();
-    let key = cache.key(query, limit);
+    // A response carrying NSID is not what a cached one for the same
+    // question holds; those few requests bypass the cache.
+    let key = cache
+        .key(query, limit)
+        .filter(|_| opt.is_none_or(|o| o.nsid.is_none()));
     if let Some(key) = &key
         && let Some(response) = cache.get(key, query)
     {
@@ -200,7 +236,7 @@ fn write_answer(
     query: &Query<'_>,
     answer: &Answer<'_>,
     limit: usize,
-    opt: Option<OptRecord>,
+    opt: Option<OptRecord<'_>>,
 ) -> Vec<u8> {
     let mut writer = ResponseWriter::new(limit);
     writer.question(query.question);

@@ -74,6 +74,11 @@ impl Reloader {
         }
     }
 
+    /// The zones directory in effect.
+    pub async fn zones_dir(&self) -> std::path::PathBuf {
+        self.running.lock().await.zones_dir.clone()
+    }
+
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let mut running = self.running.lock().await;
         // Without a file the configuration came from defaults and flags,
@@ -129,8 +134,16 @@ fn restart_needed(running: &Config, fresh: &Config) -> Vec<String> {
     check(
         "tcp",
         running.tcp_max_connections != fresh.tcp_max_connections
-            || running.tcp_idle_timeout != fresh.tcp_idle_timeout,
+            || running.tcp_idle_timeout != fresh.tcp_idle_timeout
+            || running.tcp_max_per_prefix != fresh.tcp_max_per_prefix
+            || running.tcp_max_queries_per_connection != fresh.tcp_max_queries_per_connection,
     );
+    check(
+        "server.identity / server.nsid",
+        running.identity != fresh.identity || running.nsid != fresh.nsid,
+    );
+    check("rate-limit", running.limits != fresh.limits);
+    check("metrics", running.metrics_listen != fresh.metrics_listen);
     check(
         "store",
         running.store_cache_bytes != fresh.store_cache_bytes
@@ -139,7 +152,9 @@ fn restart_needed(running: &Config, fresh: &Config) -> Vec<String> {
     );
     check(
         "log",
-        running.log_level != fresh.log_level || running.log_queries != fresh.log_queries,
+        running.log_level != fresh.log_level
+            || running.log_queries != fresh.log_queries
+            || running.log_format != fresh.log_format,
     );
     check("admin", running.admin != fresh.admin);
     changed

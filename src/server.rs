@@ -18,6 +18,11 @@ use crate::admin::http::{self as admin_http, AdminListenError};
 use crate::admin::service::AdminService;
 use crate::catalog::{Catalog, CatalogError, ZoneLoadReport};
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::query::Transport;
+use crate::rate_limit::Limiter;
+use crate::responder::Responder;
+use crate::server_identity::ServerIdentity;
 use crate::store::{PreviousShutdown, Store, StoreError};
 use crate::transport::{bind, tcp, udp};
 
@@ -70,6 +75,10 @@ pub struct RunningServer {
     pub admin_tcp: Option<SocketAddr>,
     /// What the UDP workers dropped (port-0 sources, failed sends).
     pub udp_counters: Arc<udp::UdpCounters>,
+    /// Every counter the server keeps (Prometheus, `admin stats`).
+    pub metrics: Arc<Metrics>,
+    /// The Prometheus endpoint's address, when configured.
+    pub metrics_address: Option<SocketAddr>,
     /// Re-reads the configuration and the zone files (SIGHUP, `admin reload`).
     pub reloader: Arc<crate::reload::Reloader>,
     shutdown: CancellationToken,
@@ -142,7 +151,16 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         dns_listeners.push((bound, Arc::new(udp_socket), tcp_listener));
     }
     let admin_socket = config.admin_socket();
-    let unix_listener = admin_http::bind_unix(&admin_socket).await?;
+    let unix_listener =
+        admin_http::bind_unix(&admin_socket, config.admin.socket_group.as_deref()).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| ServerError::Bind { address, source })?,
+        ),
+        None => None,
+    };
     let mut admin_tcp_listener = None;
     if let (Some(address), Some(token_file)) = (config.admin.tcp_listen, &config.admin.token_file) {
         let token = admin_http::read_token(token_file)?;
@@ -157,35 +175,64 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let mut tasks = JoinSet::new();
     let mut udp_addresses = Vec::new();
     let mut tcp_addresses = Vec::new();
-    let udp_counters = Arc::new(udp::UdpCounters::default());
+    let metrics = Arc::new(Metrics::new(catalog.clone()));
+    let udp_counters = metrics.udp.clone();
+    let responder = Arc::new(Responder::new(
+        catalog.clone(),
+        ServerIdentity::new(config.identity.as_deref(), config.nsid.as_deref()),
+        Limiter::new(config.limits.clone()),
+        config.log_queries,
+    ));
+    let tcp_shared = Arc::new(tcp::TcpShared {
+        responder: responder.clone(),
+        counters: metrics.worker(Transport::Tcp),
+        refusals: metrics.tcp.clone(),
+        prefixes: Arc::default(),
+    });
+    let tcp_limits = tcp::TcpLimits {
+        max_connections: config.tcp_max_connections,
+        idle_timeout: config.tcp_idle_timeout,
+        max_per_prefix: config.tcp_max_per_prefix,
+        max_queries_per_connection: config.tcp_max_queries_per_connection,
+        ipv4_prefix: config.limits.ipv4_prefix,
+        ipv6_prefix: config.limits.ipv6_prefix,
+    };
     for (bound, udp_socket, tcp_listener) in dns_listeners {
         udp_addresses.push(bound);
         tcp_addresses.push(bound);
         for _ in 0..config.udp_workers {
-            let (socket, catalog, shutdown) =
-                (udp_socket.clone(), catalog.clone(), shutdown.clone());
-            let (log_queries, counters) = (config.log_queries, udp_counters.clone());
+            let (socket, responder, shutdown) =
+                (udp_socket.clone(), responder.clone(), shutdown.clone());
+            let (counters, query_counters) = (udp_counters.clone(), metrics.worker(Transport::Udp));
             tasks.spawn_blocking(move || {
-                udp::serve(socket, catalog, shutdown, log_queries, counters)
+                udp::serve(socket, responder, shutdown, counters, query_counters)
             });
         }
-        let limits = tcp::TcpLimits {
-            max_connections: config.tcp_max_connections,
-            idle_timeout: config.tcp_idle_timeout,
-        };
         tasks.spawn(tcp::serve(
             tcp_listener,
-            catalog.clone(),
+            tcp_shared.clone(),
             shutdown.clone(),
-            limits,
-            config.log_queries,
+            tcp_limits,
+        ));
+    }
+    let mut metrics_address = None;
+    if let Some(listener) = metrics_listener {
+        metrics_address = listener.local_addr().ok();
+        tasks.spawn(crate::admin::http::serve_metrics(
+            listener,
+            metrics.clone(),
+            shutdown.clone(),
         ));
     }
     let reloader = Arc::new(crate::reload::Reloader::new(
         catalog.clone(),
         config.clone(),
     ));
-    let service = Arc::new(AdminService::new(catalog.clone()).with_reloader(reloader.clone()));
+    let service = Arc::new(
+        AdminService::new(catalog.clone())
+            .with_reloader(reloader.clone())
+            .with_metrics(metrics.clone()),
+    );
     let limits = config.admin.limits;
     let router = admin_http::router(service, config.admin.max_body_bytes, limits.body_timeout);
     tasks.spawn(admin_http::serve_unix(
@@ -243,6 +290,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         admin_socket,
         admin_tcp,
         udp_counters,
+        metrics,
+        metrics_address,
         reloader,
         shutdown,
         tasks,

@@ -127,6 +127,38 @@ pub struct ZoneMeta {
     /// Identifiers published under the zone's discovery label.
     #[serde(default)]
     pub identifiers: u64,
+    /// The last commit that changed the zone: when, and through what.
+    #[serde(default)]
+    pub last_change: Option<LastChange>,
+}
+
+/// When a zone last changed and what changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastChange {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub source: ChangeSource,
+}
+
+impl LastChange {
+    pub fn now(source: ChangeSource) -> Self {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self { at, source }
+    }
+}
+
+/// What a zone's content came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeSource {
+    /// The zone file (first load or a changed file).
+    File,
+    /// The admin API.
+    Admin,
+    /// A zone transfer (when this server is a secondary).
+    Transfer,
 }
 
 /// One RRset write inside a commit: a value to store, or `None` to delete.
@@ -911,6 +943,7 @@ mod tests {
             dnames: Vec::new(),
             has_wildcards: false,
             identifiers: 0,
+            last_change: None,
         };
         let declared = key(1, "a.example.", 1);
         let commit = ZoneCommit {
@@ -1123,6 +1156,7 @@ mod tests {
                     dnames: vec![],
                     has_wildcards: false,
                     identifiers: 0,
+                    last_change: Some(LastChange::now(ChangeSource::Admin)),
                 }),
                 ..ZoneCommit::default()
             };

@@ -111,6 +111,11 @@ async fn production_listen_addresses_start() {
     config.data_dir = data.path().to_path_buf();
     config.admin.socket = Some(data.path().join("admin.sock"));
     config.admin.tcp_listen = None;
+    // The unit's admin group does not exist on a test machine; a group that
+    // does (Debian's nogroup) takes its place. tests/operations.rs checks
+    // the socket's group and mode.
+    assert_eq!(config.admin.socket_group.as_deref(), Some("mimidns-admin"));
+    config.admin.socket_group = Some("nogroup".into());
     let server = mimidns::server::start(&config)
         .await
         .expect("the production listen addresses bind");
@@ -150,6 +155,8 @@ fn check_config_catches_what_start_up_would_refuse() {
     .expect("zone");
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let taken_port = taken.local_addr().expect("addr").port();
+    let taken_tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_tcp_port = taken_tcp.local_addr().expect("addr").port();
     let free = common::free_port();
     let zones = dir.path().display().to_string();
     let cases = [
@@ -177,6 +184,18 @@ fn check_config_catches_what_start_up_would_refuse() {
                 "[server]\nlisten = [\"127.0.0.1:{free}\"]\n[[discovery.zone]]\norigin = \"typo.test\"\nttl = 60\n"
             ),
             "typo.test",
+        ),
+        (
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{free}\"]\n[admin]\nsocket-group = \"no-such-group-here\"\n"
+            ),
+            "no such group",
+        ),
+        (
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{free}\"]\n[metrics]\nlisten = \"127.0.0.1:{taken_tcp_port}\"\n"
+            ),
+            "metrics.listen",
         ),
     ];
     for (index, (text, expected)) in cases.iter().enumerate() {

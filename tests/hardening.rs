@@ -919,7 +919,7 @@ async fn a_regular_file_at_the_socket_path_is_refused_not_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("admin.sock");
     std::fs::write(&socket, "precious").expect("file");
-    let error = mimidns::admin::http::bind_unix(&socket)
+    let error = mimidns::admin::http::bind_unix(&socket, None)
         .await
         .expect_err("refused");
     assert!(error.to_string().contains("not a socket"), "{error}");

@@ -46,6 +46,13 @@ pub struct ZoneSummary {
     pub discovery_label: String,
     pub ttl: u32,
     pub max_mappings: usize,
+    /// What last changed the zone (`file`, `admin`, `transfer`); absent for
+    /// a zone not changed since this was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_source: Option<crate::store::ChangeSource>,
+    /// When, in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_unix: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

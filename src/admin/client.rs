@@ -72,6 +72,17 @@ impl AdminClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        let (status, _, bytes) = self.request_with_headers(method, path, body).await?;
+        Ok((status, bytes))
+    }
+
+    /// Sends one request; returns the status, the headers and the body.
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, hyper::HeaderMap, Bytes), ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -95,13 +106,14 @@ impl AdminClient {
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .collect()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?
             .to_bytes();
-        Ok((status, bytes))
+        Ok((status, headers, bytes))
     }
 
     /// Sends JSON (if any) and decodes a JSON answer; non-2xx become [`ClientError::Api`].

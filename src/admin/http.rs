@@ -49,6 +49,8 @@ pub enum AdminListenError {
     },
     #[error("admin token file {path}: {message}")]
     Token { path: PathBuf, message: String },
+    #[error("admin.socket-group = '{0}': no such group on this host")]
+    UnknownGroup(String),
 }
 
 #[derive(Clone)]
@@ -191,6 +193,61 @@ async fn zones(State(state): State<AppState>) -> Response {
     Json(state.service.zones()).into_response()
 }
 
+/// `GET /v1/metrics`: the Prometheus exposition, as on `metrics.listen`.
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.service.metrics() {
+        Some(metrics) => metrics_response(metrics),
+        None => {
+            AdminError::new(ErrorKind::NotFound, "this server keeps no metrics").into_response()
+        }
+    }
+}
+
+fn metrics_response(metrics: &Arc<crate::metrics::Metrics>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
+        metrics.encode(),
+    )
+        .into_response()
+}
+
+/// `GET /v1/stats`: the same figures as JSON, for `admin stats`.
+async fn stats(State(state): State<AppState>) -> Response {
+    match state.service.metrics() {
+        Some(metrics) => Json(metrics.stats()).into_response(),
+        None => {
+            AdminError::new(ErrorKind::NotFound, "this server keeps no metrics").into_response()
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `metrics.listen` until `shutdown`: read-only
+/// counters, no admin routes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<crate::metrics::Metrics>,
+    shutdown: CancellationToken,
+) {
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { metrics_response(&metrics) }
+            }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") });
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        warn!(error = %e, "metrics listener stopped");
+    }
+}
+
 async fn reload(State(state): State<AppState>) -> Response {
     match state.service.reload().await {
         Ok(report) => Json(report).into_response(),
@@ -260,31 +317,69 @@ async fn batch(
     Ok(Json(result).into_response())
 }
 
-async fn export(
+/// `GET /v1/zones/{zone}/zone-file`: the zone's file as it is on disk now.
+async fn zone_file(
     State(state): State<AppState>,
     path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AdminError> {
     let zone = path_parts(path)?;
+    let text = state.service.zone_file(&zone).await?;
+    Ok(([(header::CONTENT_TYPE, "text/dns")], text).into_response())
+}
+
+/// `?consistent=true` on an export: hold admin writes so the export is one serial.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    consistent: bool,
+}
+
+/// Header carrying the serial an export began at.
+pub const SERIAL_HEADER: &str = "x-mimidns-serial";
+
+async fn export(
+    State(state): State<AppState>,
+    path: Result<UrlPath<String>, PathRejection>,
+    query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AdminError> {
+    let zone = path_parts(path)?;
+    let consistent = query
+        .map_err(|_| {
+            AdminError::new(
+                ErrorKind::BadRequest,
+                "the only query parameter is consistent=true|false",
+            )
+        })?
+        .consistent;
     let (sender, receiver) = tokio::sync::mpsc::channel::<String>(8);
     let service = state.service.clone();
-    let first = tokio::sync::oneshot::channel::<Result<(), AdminError>>();
-    let (ready, ready_rx) = first;
+    let (ready, ready_rx) = tokio::sync::oneshot::channel::<Result<u32, AdminError>>();
     tokio::task::spawn_blocking(move || {
-        let mut ready = Some(ready);
-        let result = service.export(&zone, |chunk| {
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(Ok(()));
-            }
-            sender.blocking_send(chunk).is_ok()
-        });
-        if let Some(ready) = ready.take() {
-            let _ = ready.send(result);
+        let ready = std::cell::Cell::new(Some(ready));
+        let result = service.export(
+            &zone,
+            consistent,
+            |serial| {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Ok(serial));
+                }
+            },
+            |chunk| sender.blocking_send(chunk).is_ok(),
+        );
+        if let (Some(ready), Err(e)) = (ready.take(), result) {
+            let _ = ready.send(Err(e));
         }
     });
-    match ready_rx.await {
-        Ok(Ok(())) | Err(_) => {}
+    let serial = match ready_rx.await {
+        Ok(Ok(serial)) => serial,
         Ok(Err(e)) => return Err(e),
-    }
+        Err(_) => {
+            return Err(AdminError::new(
+                ErrorKind::Internal,
+                "the export task ended early",
+            ));
+        }
+    };
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver
             .recv()
@@ -292,7 +387,13 @@ async fn export(
             .map(|chunk| (Ok::<String, std::io::Error>(chunk), receiver))
     });
     Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
+            (
+                header::HeaderName::from_static(SERIAL_HEADER),
+                serial.to_string(),
+            ),
+        ],
         Body::from_stream(stream),
     )
         .into_response())
@@ -398,6 +499,8 @@ pub fn router(
         .route("/health", get(health))
         .route("/v1/zones", get(zones))
         .route("/v1/reload", post(reload))
+        .route("/v1/metrics", get(metrics))
+        .route("/v1/stats", get(stats))
         .route(
             "/v1/zones/{zone}/identifiers/{identifier}",
             get(get_identifier)
@@ -410,6 +513,7 @@ pub fn router(
         )
         .route("/v1/zones/{zone}/batch", post(batch))
         .route("/v1/zones/{zone}/export", get(export))
+        .route("/v1/zones/{zone}/zone-file", get(zone_file))
         .route("/v1/zones/{zone}/rrsets", get(list_rrsets))
         .route(
             "/v1/zones/{zone}/rrsets/{name}/{rtype}",
@@ -421,9 +525,38 @@ pub fn router(
         .with_state(state)
 }
 
+/// The numeric id of a group given by name or number.
+pub fn group_id(group: &str) -> Result<u32, AdminListenError> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    let unknown = || AdminListenError::UnknownGroup(group.to_string());
+    let name = std::ffi::CString::new(group).map_err(|_| unknown())?;
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: all-zero is a valid `group`; getgrnam_r writes into `entry`
+    // and `buffer` (of the length given) and sets `found` to null or `&entry`.
+    let mut entry: libc::group = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    let status = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() {
+        return Err(unknown());
+    }
+    Ok(entry.gr_gid)
+}
+
 /// Binds the admin socket: replaces a stale socket file, refuses to take over
-/// a live one, and restricts it to its owner (0600).
-pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
+/// a live one, and restricts it to its owner (0600), or to its owner and
+/// `group` (0660) when one is given.
+pub async fn bind_unix(path: &Path, group: Option<&str>) -> Result<UnixListener, AdminListenError> {
+    let gid = group.map(group_id).transpose()?;
     let socket_error = |source| AdminListenError::Socket {
         path: path.to_path_buf(),
         source,
@@ -444,7 +577,14 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, AdminListenError> {
         std::fs::create_dir_all(parent).map_err(socket_error)?;
     }
     let listener = UnixListener::bind(path).map_err(socket_error)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(socket_error)?;
+    let mode = match gid {
+        Some(gid) => {
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(socket_error)?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(socket_error)?;
     Ok(listener)
 }
 

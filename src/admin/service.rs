@@ -14,6 +14,7 @@ use thiserror::Error;
 use super::api::{
     BatchOperation, IdentifierRecord, PutRrset, RrsetRecord, WriteResult, ZoneSummary,
 };
+use crate::catalog::RrsetWrites;
 use crate::catalog::{Catalog, CatalogError, ServedZone};
 use crate::identifier::{HashedIdentifier, hash_identifier};
 use crate::mapping::{Mapping, mapping_rdatas, mappings_from_rdatas, validate_mappings};
@@ -130,6 +131,7 @@ struct EncodedMappings {
 pub struct AdminService {
     catalog: Arc<Catalog>,
     reloader: Option<Arc<crate::reload::Reloader>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl AdminService {
@@ -137,13 +139,63 @@ impl AdminService {
         Self {
             catalog,
             reloader: None,
+            metrics: None,
         }
+    }
+
+    /// Counts writes and their commit latency into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The server's counters, when it keeps them.
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// One admin write: [`Catalog::apply_with`], timed until it is durable.
+    async fn commit<E: From<CatalogError>>(
+        &self,
+        origin: &Name,
+        build: impl FnOnce(&ServedZone) -> Result<RrsetWrites, E>,
+    ) -> Result<u32, E> {
+        let started = std::time::Instant::now();
+        let result = self.catalog.apply_with(origin, build).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.admin_write(started.elapsed(), result.is_ok());
+        }
+        result
     }
 
     /// Lets `POST /v1/reload` re-read the configuration and zone files.
     pub fn with_reloader(mut self, reloader: Arc<crate::reload::Reloader>) -> Self {
         self.reloader = Some(reloader);
         self
+    }
+
+    /// The text of a served zone's file in the zones directory, as it is
+    /// on disk now (for backups).
+    pub async fn zone_file(&self, zone: &str) -> Result<String, AdminError> {
+        let served = self.zone(zone)?;
+        let reloader = self.reloader.as_ref().ok_or_else(|| {
+            AdminError::new(ErrorKind::NotFound, "this server has no zones directory")
+        })?;
+        let dir = reloader.zones_dir().await;
+        let internal = |e: String| AdminError::new(ErrorKind::Internal, e);
+        let files = crate::catalog::zone_files(&dir).map_err(|e| internal(e.to_string()))?;
+        for file in files {
+            let origin = crate::zone_file::origin_from_file_name(&file);
+            if origin.is_ok_and(|origin| origin.to_lowercase() == served.origin) {
+                return tokio::fs::read_to_string(&file)
+                    .await
+                    .map_err(|e| internal(format!("{}: {e}", file.display())));
+            }
+        }
+        Err(AdminError::new(
+            ErrorKind::NotFound,
+            "the zone's file is no longer in the zones directory",
+        ))
     }
 
     /// Reloads the configuration and the zone files (as SIGHUP does).
@@ -191,6 +243,8 @@ impl AdminService {
                 discovery_label: zone.discovery.label.clone(),
                 ttl: zone.discovery.ttl,
                 max_mappings: zone.discovery.max_mappings,
+                last_change_source: zone.last_change.map(|c| c.source),
+                last_change_unix: zone.last_change.map(|c| c.at),
             })
             .collect();
         zones.sort_by(|a, b| a.origin.cmp(&b.origin));
@@ -326,8 +380,7 @@ impl AdminService {
         let hashed = hash(identifier)?;
         let encoded = Self::encode_mappings(&served, mappings)?;
         let serial = self
-            .catalog
-            .apply_with(&served.origin, |zone| {
+            .commit(&served.origin, |zone| {
                 self.put_writes(zone, &hashed, encoded)
             })
             .await?;
@@ -358,8 +411,7 @@ impl AdminService {
         // Validate the new ones alone first, so their errors name their own index.
         Self::encode_mappings(&served, mappings)?;
         let serial = self
-            .catalog
-            .apply_with(&served.origin, |zone| {
+            .commit(&served.origin, |zone| {
                 let mut all = self.stored_mappings(zone, &hashed)?.unwrap_or_default();
                 all.extend_from_slice(mappings);
                 let encoded = Self::encode_mappings(zone, &all)?;
@@ -381,8 +433,7 @@ impl AdminService {
         let served = self.zone(zone)?;
         let hashed = hash(identifier)?;
         let serial = self
-            .catalog
-            .apply_with(&served.origin, |zone| self.delete_writes(zone, &hashed))
+            .commit(&served.origin, |zone| self.delete_writes(zone, &hashed))
             .await?;
         Ok(WriteResult {
             serial,
@@ -454,8 +505,7 @@ impl AdminService {
             });
         }
         let serial = self
-            .catalog
-            .apply_with(&served.origin, |zone| {
+            .commit(&served.origin, |zone| {
                 let mut writes = Vec::with_capacity(operations.len() * 2);
                 for (index, (encoded, operation_hash)) in
                     encoded.into_iter().zip(&hashed).enumerate()
@@ -479,12 +529,22 @@ impl AdminService {
 
     /// Every identifier of a zone with its mappings, in canonical order,
     /// sent in chunks of NDJSON lines (runs on a blocking thread).
+    /// Streams a zone's identifiers and admin-written RRsets as NDJSON
+    /// chunks to `send` (which returns `false` to stop). `consistent` holds
+    /// the write lock throughout, so the export is the zone at one serial
+    /// (admin writes wait; queries do not): for backups, whose reader keeps
+    /// up. `started` gets the serial the export began at. Blocking: call it
+    /// off the async workers.
     pub fn export(
         &self,
         zone: &str,
+        consistent: bool,
+        started: impl FnOnce(u32),
         mut send: impl FnMut(String) -> bool,
     ) -> Result<(), AdminError> {
+        let _writes_held = consistent.then(|| self.catalog.hold_writes_blocking());
         let served = self.zone(zone)?;
+        started(served.serial);
         let discovery = served.node_key(&served.discovery_key);
         let mut current: Option<(Vec<u8>, Option<StoredRrset>, Option<StoredRrset>)> = None;
         let mut chunk = String::new();
@@ -732,8 +792,7 @@ impl AdminService {
         let key = served.rrset_key(&node, u16::from(record_type));
         let value = encode_rrset(RrsetOwner::Admin, body.ttl, &rdatas);
         let serial = self
-            .catalog
-            .apply_with(&served.origin, |zone| {
+            .commit(&served.origin, |zone| {
                 self.check_rrset_writable(zone, &node, u16::from(record_type))?;
                 Ok::<_, AdminError>(vec![RrsetWrite {
                     key,
@@ -758,8 +817,7 @@ impl AdminService {
         let (owner, node, record_type) = self.rrset_target(&served, name, record_type)?;
         let key = served.rrset_key(&node, u16::from(record_type));
         let serial = self
-            .catalog
-            .apply_with(&served.origin, |_| {
+            .commit(&served.origin, |_| {
                 let stored = self.stored(&key)?.ok_or_else(|| {
                     AdminError::new(
                         ErrorKind::NotFound,

@@ -54,6 +54,14 @@ enum AdminCommand {
     Export(ZoneArg),
     /// Read the configuration and the zone files again (as SIGHUP does).
     Reload,
+    /// What the server has done: queries, responses, limits, writes, zones.
+    Stats,
+    /// Write a consistent copy of every zone (export at one serial, zone
+    /// file, manifest) into a new directory, while the server serves.
+    Backup {
+        /// Directory to create (it must not exist, or be empty).
+        directory: PathBuf,
+    },
     /// Records other than identifiers (A, AAAA, NS, SVCB, DNAME, …) kept
     /// through the admin API.
     #[command(subcommand)]
@@ -261,12 +269,48 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
             if admin.json {
                 println!("{}", serde_json::to_string(&zones)?);
             } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
                 for zone in zones {
+                    let changed = match (zone.last_change_source, zone.last_change_unix) {
+                        (Some(source), Some(at)) => format!(
+                            "  changed by {} {} s ago",
+                            serde_json::to_value(source)?.as_str().unwrap_or("?"),
+                            now.saturating_sub(at)
+                        ),
+                        _ => String::new(),
+                    };
                     println!(
-                        "{}  serial {}  identifiers {}  label {}  ttl {}",
+                        "{}  serial {}  identifiers {}  label {}  ttl {}{changed}",
                         zone.origin, zone.serial, zone.identifiers, zone.discovery_label, zone.ttl
                     );
                 }
+            }
+        }
+        AdminCommand::Stats => {
+            let stats: crate::metrics::Stats = admin
+                .client
+                .call(Method::GET, "/v1/stats", None::<&()>)
+                .await?;
+            if admin.json {
+                println!("{}", serde_json::to_string(&stats)?);
+            } else {
+                print_stats(&stats);
+            }
+        }
+        AdminCommand::Backup { directory } => {
+            let manifest = backup(&admin, &directory).await?;
+            if admin.json {
+                println!("{}", serde_json::to_string(&manifest)?);
+            } else {
+                for zone in &manifest.zones {
+                    println!(
+                        "{}  serial {}  {} identifiers  -> {}, {}",
+                        zone.origin, zone.serial, zone.identifiers, zone.export, zone.zone_file
+                    );
+                }
+                println!("backup written to {}", directory.display());
             }
         }
         AdminCommand::Put(put) => {
@@ -691,4 +735,166 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(run_async(args))
+}
+
+fn print_stats(stats: &crate::metrics::Stats) {
+    let join = |map: &std::collections::BTreeMap<String, u64>| {
+        map.iter()
+            .map(|(key, value)| format!("{key} {value}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("queries:       {}", join(&stats.queries));
+    println!("  by type:     {}", join(&stats.queries_by_type));
+    println!("responses:     {}", join(&stats.responses_by_rcode));
+    println!("unanswered:    {}", stats.unanswered);
+    println!(
+        "rate limit:    {} truncated (slip), {} dropped, {} refused (negative-answer budget)",
+        stats.rrl_truncated, stats.rrl_dropped, stats.budget_refused
+    );
+    println!("answer cache:  {} hits", stats.answer_cache_hits);
+    println!(
+        "udp dropped:   {} from port 0, {} failed sends",
+        stats.udp_port_zero_dropped, stats.udp_send_failed
+    );
+    println!(
+        "tcp refused:   {} over the global cap, {} over the per-prefix cap",
+        stats.tcp_refused_global_cap, stats.tcp_refused_prefix_cap
+    );
+    println!(
+        "admin writes:  {} ({} failed)",
+        stats.admin_writes, stats.admin_write_failures
+    );
+    println!(
+        "memory index:  {}",
+        if stats.index_ready {
+            "ready"
+        } else {
+            "not ready"
+        }
+    );
+    for zone in &stats.zones {
+        println!(
+            "zone {}  serial {}  identifiers {}",
+            zone.origin, zone.serial, zone.identifiers
+        );
+    }
+}
+
+/// What `admin backup` wrote: `manifest.json` in the backup directory.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BackupManifest {
+    pub mimidns_version: String,
+    pub created_unix: u64,
+    pub zones: Vec<BackupZone>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BackupZone {
+    pub origin: String,
+    /// The serial the export was taken at (admin writes were held meanwhile).
+    pub serial: u32,
+    pub identifiers: u64,
+    /// File names inside the backup directory.
+    pub export: String,
+    pub zone_file: String,
+    pub export_sha256: String,
+    pub zone_file_sha256: String,
+}
+
+/// Writes `content` to `path` and makes it durable.
+fn write_durably(path: &std::path::Path, content: &[u8]) -> anyhow::Result<()> {
+    let mut file =
+        std::fs::File::create_new(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(content)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(bytes))
+}
+
+/// `admin backup DIR`: per zone, the export at one serial (the server holds
+/// admin writes while it is read; queries go on) and the zone file, then a
+/// manifest. Restore: put the zone files in the zones directory, start the
+/// server, `admin import --zone Z Z.ndjson`.
+async fn backup(admin: &Admin, directory: &std::path::Path) -> anyhow::Result<BackupManifest> {
+    if directory.exists() {
+        let mut entries = std::fs::read_dir(directory)
+            .with_context(|| format!("reading {}", directory.display()))?;
+        if entries.next().is_some() {
+            bail!(
+                "{} exists and is not empty; a backup goes into a new directory",
+                directory.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("creating {}", directory.display()))?;
+    let mut manifest = BackupManifest {
+        mimidns_version: crate::cli::VERSION.to_string(),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        zones: Vec::new(),
+    };
+    for zone in admin.zones().await? {
+        let segment = encode_segment(&zone.origin);
+        let (status, headers, export) = admin
+            .client
+            .request_with_headers(
+                Method::GET,
+                &format!("/v1/zones/{segment}/export?consistent=true"),
+                None,
+            )
+            .await?;
+        if !status.is_success() {
+            bail!(
+                "export of {} failed ({status}): {}",
+                zone.origin,
+                String::from_utf8_lossy(&export)
+            );
+        }
+        let serial = headers
+            .get(crate::admin::http::SERIAL_HEADER)
+            .and_then(|value| value.to_str().ok()?.parse().ok())
+            .context("the server did not say which serial the export is")?;
+        let (status, zone_file) = admin
+            .client
+            .request(Method::GET, &format!("/v1/zones/{segment}/zone-file"), None)
+            .await?;
+        if !status.is_success() {
+            bail!(
+                "zone file of {} could not be read ({status}): {}",
+                zone.origin,
+                String::from_utf8_lossy(&zone_file)
+            );
+        }
+        let base = zone.origin.trim_end_matches('.');
+        let export_name = format!("{base}.ndjson");
+        let zone_file_name = format!("{base}.zone");
+        write_durably(&directory.join(&export_name), &export)?;
+        write_durably(&directory.join(&zone_file_name), &zone_file)?;
+        let identifiers = export
+            .split(|&b| b == b'\n')
+            .filter(|line| line.starts_with(b"{\"identifier\""))
+            .count() as u64;
+        manifest.zones.push(BackupZone {
+            origin: zone.origin.clone(),
+            serial,
+            identifiers,
+            export: export_name,
+            zone_file: zone_file_name,
+            export_sha256: sha256_hex(&export),
+            zone_file_sha256: sha256_hex(&zone_file),
+        });
+    }
+    let text = serde_json::to_vec_pretty(&manifest)?;
+    write_durably(&directory.join("manifest.json"), &text)?;
+    std::fs::File::open(directory)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("syncing {}", directory.display()))?;
+    Ok(manifest)
 }

@@ -16,10 +16,18 @@ use clap::{Parser, Subcommand};
 
 use crate::identifier::{IdentifierKind, hash_label, normalize};
 
+/// The version with the git revision it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MIMIDNS_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "mimidns",
-    version,
+    version = VERSION,
     about = "Authoritative DNS for MIMI messaging-user discovery"
 )]
 pub struct Cli {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, LogFormat, Overrides};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -27,16 +27,28 @@ pub struct ServeArgs {
     check_config: bool,
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never in journald or files.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        // One JSON object per line, fields at the top level, for log shippers.
+        LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).init(),
+    }
+}
+
+/// Tells systemd (Type=notify) what the server is doing; a no-op when not
+/// started by systemd (no NOTIFY_SOCKET).
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
@@ -53,13 +65,23 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    // Every listener is bound and every zone loaded: ready (Type=notify).
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
                 // SIGHUP: read the configuration and the zone files again.
-                match server.reloader.reload().await {
+                // systemd (ExecReload) waits for READY=1 after RELOADING=1.
+                notify_systemd(&[
+                    sd_notify::NotifyState::Reloading,
+                    sd_notify::NotifyState::monotonic_usec_now()
+                        .unwrap_or(sd_notify::NotifyState::Status("reloading")),
+                ]);
+                let reloaded = server.reloader.reload().await;
+                notify_systemd(&[sd_notify::NotifyState::Ready]);
+                match reloaded {
                     Ok(report) => tracing::info!(
                         zones = report.zones.len(),
                         failed = report.zones.iter().filter(|z| z.problem.is_some()).count(),
@@ -72,6 +94,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     tracing::info!("shutting down");
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -118,6 +141,15 @@ fn check(config: &Config) -> anyhow::Result<()> {
     if let Some(token_file) = &config.admin.token_file {
         crate::admin::http::read_token(token_file)?;
     }
+    if let Some(group) = &config.admin.socket_group {
+        crate::admin::http::group_id(group)?;
+    }
+    if let Some(address) = config.metrics_listen {
+        match std::net::TcpListener::bind(address) {
+            Ok(_) => println!("metrics listen {address}: can be bound"),
+            Err(e) => anyhow::bail!("metrics.listen {address}: cannot be bound: {e}"),
+        }
+    }
     let socket = config.admin_socket();
     if let Ok(metadata) = std::fs::symlink_metadata(&socket) {
         use std::os::unix::fs::FileTypeExt;
@@ -143,7 +175,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         check(&config)?;
         return Ok(ExitCode::SUCCESS);
     }
-    init_logging(&config.log_level);
+    init_logging(&config.log_level, config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

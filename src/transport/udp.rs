@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::debug;
 
-use crate::catalog::Catalog;
-use crate::panic_guard::guarded;
-use crate::query::{Transport, answer_packet};
+use crate::metrics::QueryCounters;
+use crate::query::Transport;
+use crate::responder::Responder;
 
 /// Datagrams received (and answered) per system call at most.
 const BATCH: usize = 32;
@@ -118,12 +118,7 @@ fn reply_source(buffer: &mut ControlBuffer, destination: Destination) -> usize {
     }
 }
 
-/// The source port of a datagram, if the family is one we serve.
-fn source_port(address: &libc::sockaddr_storage) -> Option<u16> {
-    peer(address).map(|from| from.port())
-}
-
-/// The sender of a datagram, for the query log.
+/// The sender of a datagram.
 fn peer(address: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(address.ss_family) {
         libc::AF_INET => {
@@ -153,10 +148,10 @@ fn peer(address: &libc::sockaddr_storage) -> Option<SocketAddr> {
 /// with a read timeout of [`SHUTDOWN_POLL`].
 pub fn serve(
     socket: Arc<UdpSocket>,
-    catalog: Arc<Catalog>,
+    responder: Arc<Responder>,
     shutdown: CancellationToken,
-    log_queries: bool,
     counters: Arc<UdpCounters>,
+    query_counters: Arc<QueryCounters>,
 ) {
     let fd = socket.as_raw_fd();
     let mut buffers = vec![[0u8; SLOT]; BATCH];
@@ -214,21 +209,16 @@ pub fn serve(
             let length = (receive_headers[slot].msg_len as usize).min(SLOT);
             // A reply to port 0 always fails; answering it would only
             // waste work (and once cost the rest of the batch).
-            if source_port(&addresses[slot]) == Some(0) {
+            let Some(from) = peer(&addresses[slot]).filter(|from| from.port() != 0) else {
                 counters.port_zero_dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
-            }
+            };
             destinations[slot] = destination(&receive_headers[slot].msg_hdr);
             let packet = &buffers[slot][..length];
-            let Some(response) =
-                guarded(|| answer_packet(&catalog, packet, Transport::Udp)).flatten()
+            let Some(response) = responder.respond(packet, Transport::Udp, from, &query_counters)
             else {
                 continue;
             };
-            if log_queries {
-                let from = peer(&addresses[slot]);
-                info!(peer = ?from, transport = "udp", bytes = response.len(), "query answered");
-            }
             responses[slot] = response;
             answered[answer_count] = slot;
             answer_count += 1;

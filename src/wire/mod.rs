@@ -37,6 +37,7 @@ pub mod rtype {
     pub const SRV: u16 = 33;
     pub const OPT: u16 = 41;
     pub const DS: u16 = 43;
+    pub const DNSKEY: u16 = 48;
     pub const SVCB: u16 = 64;
     pub const HTTPS: u16 = 65;
     pub const TSIG: u16 = 250;
@@ -48,6 +49,8 @@ pub mod rtype {
 }
 
 pub const CLASS_IN: u16 = 1;
+/// CHAOS, for the server's identity (RFC 4892).
+pub const CLASS_CH: u16 = 3;
 
 /// Offsets of each label's length byte in an uncompressed wire name, leftmost
 /// first; `None` if the name is not a well-formed uncompressed name.

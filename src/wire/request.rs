@@ -21,6 +21,8 @@ pub struct Edns {
     pub udp_payload: u16,
     pub version: u8,
     pub dnssec_ok: bool,
+    /// The request carries an (empty) NSID option (RFC 5001 §2.1).
+    pub nsid: bool,
 }
 
 /// A TSIG record at the end of a request (RFC 8945 §4.2), as much of it as
@@ -234,15 +236,18 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
             bytes: &packet[rdata_start..rdata_start + rdlength],
             at: 0,
         };
+        let mut nsid = false;
         while options.at < rdlength {
-            options.u16().ok_or(formerr)?;
+            let code = options.u16().ok_or(formerr)?;
             let option_length = options.u16().ok_or(formerr)?;
             options.skip(usize::from(option_length)).ok_or(formerr)?;
+            nsid |= code == crate::wire::response::EDNS_NSID;
         }
         edns = Some(Edns {
             udp_payload: class,
             version,
             dnssec_ok: edns_flags & 0x8000 != 0,
+            nsid,
         });
     }
     if cursor.at != packet.len() {
@@ -320,7 +325,8 @@ mod tests {
             Some(Edns {
                 udp_payload: 1232,
                 version: 0,
-                dnssec_ok: true
+                dnssec_ok: true,
+                nsid: false,
             })
         );
     }

@@ -186,11 +186,25 @@ impl ResponseWriter {
         }
     }
 
-    /// Writes a whole RRset, or nothing of it if it does not fit.
+    /// Writes a whole RRset of class IN, or nothing of it if it does not fit.
     pub fn rrset<'r>(
         &mut self,
         section: Section,
         owner: &[u8],
+        record_type: u16,
+        ttl: u32,
+        rdatas: impl Iterator<Item = &'r [u8]>,
+    ) -> Result<(), Full> {
+        self.rrset_in_class(section, owner, super::CLASS_IN, record_type, ttl, rdatas)
+    }
+
+    /// Writes a whole RRset of `class` (CH for the server's identity,
+    /// RFC 4892), or nothing of it if it does not fit.
+    pub fn rrset_in_class<'r>(
+        &mut self,
+        section: Section,
+        owner: &[u8],
+        class: u16,
         record_type: u16,
         ttl: u32,
         rdatas: impl Iterator<Item = &'r [u8]>,
@@ -201,7 +215,7 @@ impl ResponseWriter {
         for rdata in rdatas {
             self.name(owner);
             self.buf.extend_from_slice(&record_type.to_be_bytes());
-            self.buf.extend_from_slice(&super::CLASS_IN.to_be_bytes());
+            self.buf.extend_from_slice(&class.to_be_bytes());
             self.buf.extend_from_slice(&ttl.to_be_bytes());
             let length_at = self.buf.len();
             self.buf.extend_from_slice(&[0, 0]);
@@ -227,7 +241,12 @@ impl ResponseWriter {
 
     /// Finishes the message: header, then the OPT record if the request had EDNS.
     /// `extended_rcode` carries the upper 8 bits of a 12-bit RCODE (RFC 6891 §6.1.3).
-    pub fn finish(mut self, header: Header, truncated: bool, opt: Option<OptRecord>) -> Vec<u8> {
+    pub fn finish(
+        mut self,
+        header: Header,
+        truncated: bool,
+        opt: Option<OptRecord<'_>>,
+    ) -> Vec<u8> {
         let mut flags = FLAG_QR | (u16::from(header.opcode & 0x0F) << 11);
         flags |= header.request_flags & (FLAG_RD | FLAG_CD);
         if header.authoritative {
@@ -248,7 +267,18 @@ impl ResponseWriter {
             self.buf.push(0);
             self.buf
                 .extend_from_slice(&(if opt.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
-            self.buf.extend_from_slice(&0u16.to_be_bytes());
+            match opt.nsid {
+                // RFC 5001 §2.3: the NSID option, its payload the server's identifier.
+                Some(nsid) => {
+                    self.buf
+                        .extend_from_slice(&((nsid.len() + 4) as u16).to_be_bytes());
+                    self.buf.extend_from_slice(&EDNS_NSID.to_be_bytes());
+                    self.buf
+                        .extend_from_slice(&(nsid.len() as u16).to_be_bytes());
+                    self.buf.extend_from_slice(nsid);
+                }
+                None => self.buf.extend_from_slice(&0u16.to_be_bytes()),
+            }
             additional += 1;
         }
         if let Some(trailer) = self.trailer.take() {
@@ -264,9 +294,21 @@ impl ResponseWriter {
 
 /// What the response's OPT record says (RFC 6891 §6.1.3).
 #[derive(Debug, Clone, Copy)]
-pub struct OptRecord {
+pub struct OptRecord<'a> {
     pub udp_payload: u16,
     pub dnssec_ok: bool,
+    /// The NSID payload, when the request asked for it and one is configured.
+    pub nsid: Option<&'a [u8]>,
+}
+
+/// EDNS option code of NSID (RFC 5001 §2.3).
+pub const EDNS_NSID: u16 = 3;
+
+impl OptRecord<'_> {
+    /// Octets the record takes in a message.
+    pub fn wire_len(&self) -> usize {
+        OPT_RECORD_LEN + self.nsid.map_or(0, |nsid| 4 + nsid.len())
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +356,7 @@ mod tests {
             Some(OptRecord {
                 udp_payload: 1232,
                 dnssec_ok: false,
+                nsid: None,
             }),
         );
         // Answer owner is a pointer to offset 12; authority owner points at "example".
@@ -356,6 +399,7 @@ mod tests {
             Some(OptRecord {
                 udp_payload: 1232,
                 dnssec_ok: false,
+                nsid: None,
             }),
         );
         let message = Message::from_vec(&bytes).expect("decodes");

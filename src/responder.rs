@@ -1,0 +1,123 @@
+//! One request in, at most one response out: the query path
+//! ([`crate::query`]) wrapped in what the server applies around every
+//! answer — the rate limiter ([`crate::rate_limit`]), the per-worker
+//! counters ([`crate::metrics`]) and the query log. Transports call
+//! [`Responder::respond`] and send what it returns; they know none of this,
+//! and this module knows nothing of sockets.
+//!
+//! The query log (off by default, `log.queries`) never writes a name under
+//! a discovery label: `<hash>._mimi.example.` is logged as
+//! `<redacted>._mimi.example.`, so logs cannot be mined for who was looked up.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tracing::info;
+
+use crate::catalog::Catalog;
+use crate::metrics::{Limited, QueryCounters};
+use crate::panic_guard::guarded;
+use crate::query::{Transport, answer_packet};
+use crate::rate_limit::{Limiter, ResponseFacts, Verdict, discovery_subtree, rewrite};
+use crate::server_identity::ServerIdentity;
+use crate::wire::name_from_wire;
+
+pub struct Responder {
+    catalog: Arc<Catalog>,
+    identity: ServerIdentity,
+    limiter: Limiter,
+    log_queries: bool,
+}
+
+impl Responder {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        identity: ServerIdentity,
+        limiter: Limiter,
+        log_queries: bool,
+    ) -> Self {
+        Self {
+            catalog,
+            identity,
+            limiter,
+            log_queries,
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The response to send to `client` for `packet`, or `None` for none.
+    pub fn respond(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        client: SocketAddr,
+        counters: &QueryCounters,
+    ) -> Option<Vec<u8>> {
+        let answered = guarded(|| answer_packet(&self.catalog, &self.identity, packet, transport));
+        let Some(response) = answered.flatten() else {
+            counters.unanswered();
+            return None;
+        };
+        let Some(facts) = ResponseFacts::of(&response) else {
+            // No question (a FORMERR to a question-less request): nothing to
+            // limit by name; counted as a query of no known type.
+            counters.query(0);
+            counters.response(u16::from(response.get(3).copied().unwrap_or(0) & 0x0F));
+            return Some(response);
+        };
+        counters.query(facts.qtype);
+        let verdict = if self.limiter.is_active() {
+            self.limiter
+                .verdict(client.ip(), transport == Transport::Udp, &facts)
+        } else {
+            Verdict::Send
+        };
+        let qtype = facts.qtype;
+        let logged_name = self.log_queries.then(|| self.loggable_name(facts.qname));
+        let response = match verdict {
+            Verdict::Send => response,
+            Verdict::Drop => {
+                counters.limited(Limited::RrlDropped);
+                counters.unanswered();
+                return None;
+            }
+            Verdict::Truncate => {
+                counters.limited(Limited::RrlTruncated);
+                rewrite(&response, verdict)?
+            }
+            Verdict::Refuse => {
+                counters.limited(Limited::BudgetRefused);
+                rewrite(&response, verdict)?
+            }
+        };
+        let rcode = u16::from(response[3] & 0x0F);
+        counters.response(rcode);
+        if let Some(qname) = logged_name {
+            info!(
+                peer = %client,
+                transport = ?transport,
+                qname = %qname,
+                qtype,
+                rcode,
+                bytes = response.len(),
+                "query answered"
+            );
+        }
+        Some(response)
+    }
+
+    /// The question name as the query log may show it.
+    fn loggable_name(&self, qname: &[u8]) -> String {
+        let labels = &self.limiter.settings().discovery_labels;
+        match discovery_subtree(qname, labels) {
+            Some(subtree) => format!(
+                "<redacted>.{}",
+                name_from_wire(subtree).map_or_else(|| "?".into(), |n| n.to_string())
+            ),
+            None => name_from_wire(qname).map_or_else(|| "?".into(), |n| n.to_string()),
+        }
+    }
+}
