@@ -185,14 +185,14 @@ struct Totals {
     budget_refused: u64,
 }
 
-fn transport_index(transport: Transport) -> usize {
+const fn transport_index(transport: Transport) -> usize {
     match transport {
         Transport::Udp => 0,
         Transport::Tcp => 1,
     }
 }
 
-const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+const TRANSPORTS: [&str; 2] = [Transport::Udp.label(), Transport::Tcp.label()];
 
 impl Metrics {
     pub fn new(catalog: Arc<Catalog>) -> Self {

@@ -28,6 +28,16 @@ pub enum Transport {
     Tcp,
 }
 
+impl Transport {
+    /// Lower-case name, for logs and metric labels.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
 /// Answers one request packet; `None` means send nothing (RFC 1035 §4.1.1:
 /// unreadable headers and responses are dropped). `identity` answers NSID
 /// and CH TXT `id.server.` when configured.

@@ -98,7 +98,7 @@ impl Responder {
         if let Some(qname) = logged_name {
             info!(
                 peer = %client,
-                transport = ?transport,
+                transport = transport.label(),
                 qname = %qname,
                 qtype,
                 rcode,

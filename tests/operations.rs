@@ -475,3 +475,329 @@ async fn export_and_import_round_trip_every_record() {
     first.server.shutdown().await;
     second.server.shutdown().await;
 }
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+fn notify_socket(dir: &std::path::Path) -> (std::os::unix::net::UnixDatagram, std::path::PathBuf) {
+    let path = dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    (socket, path)
+}
+
+fn next_notification(socket: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buffer = [0u8; 512];
+    let length = socket.recv(&mut buffer).expect("a notification");
+    String::from_utf8_lossy(&buffer[..length]).into_owned()
+}
+
+/// systemd Type=notify: READY=1 comes only once the server answers, SIGHUP
+/// brings RELOADING=1 (with MONOTONIC_USEC) then READY=1 again, and SIGTERM
+/// STOPPING=1 — what `systemctl start`, `reload` and `stop` wait for.
+#[test]
+fn systemd_is_told_ready_reloading_and_stopping() {
+    let zones = zone_dir(&[("good.test.zone", GOOD_ZONE)]);
+    let scratch = tempfile::tempdir().expect("scratch");
+    let (notifications, notify_path) = notify_socket(scratch.path());
+    let port = free_port();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["serve", "--listen", &address.to_string()])
+        .arg("--zones-dir")
+        .arg(zones.path())
+        .arg("--data-dir")
+        .arg(scratch.path().join("data"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mimidns starts");
+    let ready = next_notification(&notifications);
+    assert!(ready.contains("READY=1"), "{ready}");
+    // Ready means serving: the first query after READY=1 is answered.
+    let reply = ask(address, "good.test.", RecordType::SOA, Ask::UDP);
+    assert_eq!(reply.answers.len(), 1);
+    // SAFETY: kill(2) on the PID of a child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    let reloading = next_notification(&notifications);
+    assert!(
+        reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert!(next_notification(&notifications).contains("READY=1"));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(next_notification(&notifications).contains("STOPPING=1"));
+    assert!(child.wait().expect("exit").success());
+}
+
+/// `admin.socket-group`: the socket gets that group and mode 0660 (an
+/// admin group reaches it without root); without it, 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_socket_group_gets_mode_0660() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let plain = start_server(&repo_path("tests/zones")).await;
+    let metadata = std::fs::metadata(&plain.server.admin_socket).expect("socket");
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    plain.server.shutdown().await;
+    let gid = mimidns::admin::http::group_id("nogroup").expect("Debian has nogroup");
+    let grouped = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data"),
+        |config| config.admin.socket_group = Some("nogroup".into()),
+    )
+    .await;
+    let metadata = std::fs::metadata(&grouped.server.admin_socket).expect("socket");
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o660);
+    assert_eq!(metadata.gid(), gid);
+    grouped.server.shutdown().await;
+    assert!(matches!(
+        mimidns::admin::http::group_id("no-such-group-here"),
+        Err(mimidns::admin::http::AdminListenError::UnknownGroup(_))
+    ));
+}
+
+fn kdig(address: SocketAddr, args: &[&str]) -> String {
+    let output = std::process::Command::new(require_tool("kdig"))
+        .arg(format!("@{}", address.ip()))
+        .args(["-p", &address.port().to_string()])
+        .args(args)
+        .output()
+        .expect("kdig runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// NSID (RFC 5001) and CH TXT id.server / hostname.bind (RFC 4892), read by
+/// a real client (kdig): sent when configured and asked for, never
+/// otherwise; off by default (REFUSED, no NSID).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsid_and_id_server_identify_the_instance_when_configured() {
+    let configured = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data"),
+        |config| {
+            config.identity = Some("ns1.fra.example.net".into());
+            config.nsid = Some(b"ns1-fra".to_vec());
+        },
+    )
+    .await;
+    let plain = start_server(&repo_path("tests/zones")).await;
+    let (with, without) = (configured.address, plain.address);
+    tokio::task::spawn_blocking(move || {
+        let asked = kdig(with, &["+nsid", "host.example.test.", "A"]);
+        assert!(
+            asked.contains("NSID: 6E73312D667261 \"ns1-fra\""),
+            "{asked}"
+        );
+        assert!(asked.contains("192.0.2.10"), "{asked}");
+        let not_asked = kdig(with, &["host.example.test.", "A"]);
+        assert!(!not_asked.contains("NSID"), "{not_asked}");
+        for name in ["id.server.", "hostname.bind.", "ID.SERVER."] {
+            let chaos = kdig(with, &["+short", "CH", "TXT", name]);
+            assert_eq!(chaos.trim(), "\"ns1.fra.example.net\"", "{name}");
+        }
+        let other = kdig(with, &["CH", "TXT", "version.bind."]);
+        assert!(other.contains("status: REFUSED"), "{other}");
+        let off = kdig(without, &["+nsid", "CH", "TXT", "id.server."]);
+        assert!(
+            off.contains("status: REFUSED") && !off.contains("NSID"),
+            "{off}"
+        );
+    })
+    .await
+    .expect("kdig");
+    configured.server.shutdown().await;
+    plain.server.shutdown().await;
+}
+
+/// `log.format = "json"`: every line is one JSON object; with query logging
+/// on, names under `_mimi.` are never written (only `<redacted>._mimi.…`).
+#[test]
+fn json_logs_and_query_logs_never_carry_identifier_names() {
+    let zones = zone_dir(&[("good.test.zone", GOOD_ZONE)]);
+    let scratch = tempfile::tempdir().expect("scratch");
+    let port = free_port();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let config = scratch.path().join("mimidns.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"{address}\"]\nzones-dir = \"{}\"\ndata-dir = \"{}\"\n[log]\nformat = \"json\"\nqueries = true\n",
+            zones.path().display(),
+            scratch.path().join("data").display()
+        ),
+    )
+    .expect("config");
+    let log = scratch.path().join("log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("mimidns starts");
+    wait_for_dns(address, "good.test.");
+    let label = mimidns::identifier::hash_identifier("+14155550100")
+        .expect("hash")
+        .label;
+    let secret = format!("{label}._mimi.good.test.");
+    ask(address, &secret, RecordType::TXT, Ask::UDP);
+    ask(address, &secret, RecordType::SVCB, Ask::TCP);
+    ask(address, "www.good.test.", RecordType::A, Ask::UDP);
+    // SAFETY: kill(2) on the PID of a child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(child.wait().expect("exit").success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let queries: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "query answered")
+        // wait_for_dns asked for the apex first.
+        .skip(1)
+        .collect();
+    assert_eq!(queries.len(), 3, "{text}");
+    assert!(
+        !text.contains(&label),
+        "a hashed identifier name reached the log:\n{text}"
+    );
+    assert_eq!(queries[0]["qname"], "<redacted>._mimi.good.test.");
+    assert_eq!(queries[1]["transport"], "tcp");
+    assert_eq!(queries[2]["qname"], "www.good.test.");
+}
+
+/// `--version` names the git revision the binary was built from.
+#[test]
+fn version_names_the_git_revision() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .arg("--version")
+        .output()
+        .expect("runs");
+    let version = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        version.starts_with(&format!("mimidns {} (git ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Some(head) = head.ok().filter(|o| o.status.success()) {
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+        assert!(version.contains(&head), "{version} does not name {head}");
+    }
+}
+
+/// `admin backup DIR` writes, per zone, the export at one serial and the
+/// zone file, and a manifest; restoring it (zone file + import) into a new
+/// server gives the same export. `admin zones --json` says what last
+/// changed each zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_is_consistent_and_restores_and_zones_show_the_last_change() {
+    let original = start_server(&repo_path("tests/zones")).await;
+    let socket = original.server.admin_socket.clone();
+    let scratch = tempfile::tempdir().expect("scratch");
+    let backup = scratch.path().join("backup");
+    let restored_zones = scratch.path().join("zones");
+    std::fs::create_dir(&restored_zones).expect("zones dir");
+    let (backup_dir, zones_dir) = (backup.clone(), restored_zones.clone());
+    let export = tokio::task::spawn_blocking(move || {
+        let ok = |output: std::process::Output| {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let zones: serde_json::Value =
+            serde_json::from_str(&ok(cli(&socket, &["--json", "zones"]))).expect("JSON");
+        assert_eq!(zones[0]["last_change_source"], "file", "{zones}");
+        for i in 0..5 {
+            ok(cli(
+                &socket,
+                &[
+                    "put",
+                    &format!("+1415555020{i}"),
+                    "--provider",
+                    "chat.example",
+                    "--ssi",
+                    "u",
+                    "--target",
+                    "host.example.test",
+                ],
+            ));
+        }
+        ok(cli(
+            &socket,
+            &["rrsets", "put", "api.example.test.", "A", "192.0.2.7"],
+        ));
+        let zones: serde_json::Value =
+            serde_json::from_str(&ok(cli(&socket, &["--json", "zones"]))).expect("JSON");
+        assert_eq!(zones[0]["last_change_source"], "admin", "{zones}");
+        assert!(
+            zones[0]["last_change_unix"]
+                .as_u64()
+                .is_some_and(|t| t > 1_700_000_000)
+        );
+        let serial = zones[0]["serial"].as_u64().expect("serial");
+        let manifest: serde_json::Value = serde_json::from_str(&ok(cli(
+            &socket,
+            &["--json", "backup", backup_dir.to_str().expect("path")],
+        )))
+        .expect("manifest JSON");
+        assert_eq!(
+            manifest["zones"][0]["serial"].as_u64(),
+            Some(serial),
+            "{manifest}"
+        );
+        assert_eq!(manifest["zones"][0]["identifiers"], 5);
+        let on_disk: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(backup_dir.join("manifest.json")).expect("manifest.json"),
+        )
+        .expect("JSON");
+        assert_eq!(on_disk, manifest);
+        assert_eq!(
+            std::fs::read(backup_dir.join("example.test.zone")).expect("zone file"),
+            std::fs::read(repo_path("tests/zones/example.test.zone")).expect("original")
+        );
+        // A second backup into the same (now full) directory is refused.
+        let again = cli(&socket, &["backup", backup_dir.to_str().expect("path")]);
+        assert!(!again.status.success());
+        assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+        std::fs::copy(
+            backup_dir.join("example.test.zone"),
+            zones_dir.join("example.test.zone"),
+        )
+        .expect("restore the zone file");
+        ok(cli(&socket, &["export"]))
+    })
+    .await
+    .expect("cli");
+    let restored = start_server(&restored_zones).await;
+    let socket = restored.server.admin_socket.clone();
+    let restored_export = tokio::task::spawn_blocking(move || {
+        let import = cli(
+            &socket,
+            &[
+                "import",
+                backup.join("example.test.ndjson").to_str().expect("path"),
+            ],
+        );
+        assert!(
+            import.status.success(),
+            "{}",
+            String::from_utf8_lossy(&import.stderr)
+        );
+        String::from_utf8_lossy(&cli(&socket, &["export"]).stdout).into_owned()
+    })
+    .await
+    .expect("restore");
+    assert_eq!(
+        restored_export, export,
+        "the restored server exports the same"
+    );
+    original.server.shutdown().await;
+    restored.server.shutdown().await;
+}

@@ -34,6 +34,16 @@ pub async fn start_server_in(zones_dir: &Path, data_dir: tempfile::TempDir) -> T
     start_server_with(zones_dir, data_dir, |_| {}).await
 }
 
+/// The production rate limits, with the tests' usual client (127.0.0.1)
+/// exempt: most tests ask as fast as they can from it. tests/limits.rs
+/// limits clients on 127.0.0.2 and up, which stay subject to them.
+pub fn test_limits() -> mimidns::rate_limit::LimitSettings {
+    mimidns::rate_limit::LimitSettings {
+        exempt: vec!["127.0.0.1/32".parse().expect("prefix")],
+        ..Default::default()
+    }
+}
+
 /// Starts mimidns with the test defaults changed by `adjust`.
 pub async fn start_server_with(
     zones_dir: &Path,
@@ -48,6 +58,7 @@ pub async fn start_server_with(
         tcp_idle_timeout: Duration::from_secs(2),
         // On in every test, so each test also checks that writes invalidate it.
         answer_cache_entries: 10_000,
+        limits: test_limits(),
         ..Config::default()
     };
     adjust(&mut config);
