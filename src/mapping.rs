@@ -80,6 +80,10 @@ pub enum MappingError {
     #[error("mappings {first} and {second} have the same provider and ssi")]
     Duplicate { first: usize, second: usize },
     #[error(
+        "mappings {first} and {second} share an endpoint (target and priority) but differ in port or ALPN; one SVCB record is one endpoint: give them different priorities"
+    )]
+    EndpointConflict { first: usize, second: usize },
+    #[error(
         "the {rrset} records of these mappings take {bytes} octets in a response; at most {MAX_RRSET_RESPONSE_BYTES} fit in one DNS message over TCP: use fewer or shorter mappings"
     )]
     TooLarge { rrset: &'static str, bytes: usize },
@@ -240,6 +244,15 @@ pub fn validate_mappings(mappings: &[Mapping], max: usize) -> Result<Vec<Mapping
             .position(|m| m.provider == mapping.provider && m.ssi == mapping.ssi)
         {
             return Err(MappingError::Duplicate { first, second });
+        }
+        // The TXT record finds its SVCB by target and priority (PROFILE.md):
+        // two mappings there must describe the same endpoint.
+        if let Some(first) = canonical[..second].iter().position(|m| {
+            m.target == mapping.target
+                && m.priority == mapping.priority
+                && (m.port != mapping.port || m.alpn != mapping.alpn)
+        }) {
+            return Err(MappingError::EndpointConflict { first, second });
         }
     }
     Ok(canonical)
@@ -490,5 +503,34 @@ mod tests {
                 second: 1
             })
         );
+    }
+
+    /// Regression (found by the `mapping` fuzz target): two mappings on one
+    /// target and priority with different ports were both accepted, and the
+    /// second came back from DNS with the first one's endpoint. Now refused;
+    /// sharing an identical endpoint stays allowed and round-trips.
+    #[test]
+    fn mappings_on_one_endpoint_must_agree_on_it() {
+        let first = sample();
+        let mut second = sample();
+        second.ssi = "someone-else".into();
+        second.port = Some(8444);
+        assert_eq!(
+            validate_mappings(&[first.clone(), second.clone()], 16),
+            Err(MappingError::EndpointConflict {
+                first: 0,
+                second: 1
+            })
+        );
+        second.port = first.port;
+        let valid = validate_mappings(&[first, second], 16).expect("one shared endpoint");
+        let rdatas = mapping_rdatas(&valid).expect("encodes");
+        let back = mappings_from_rdatas(
+            rdatas.svcb.iter().map(Vec::as_slice),
+            rdatas.txt.iter().map(Vec::as_slice),
+        );
+        for mapping in &valid {
+            assert!(back.contains(mapping), "{mapping:?}");
+        }
     }
 }

@@ -92,7 +92,7 @@ async fn prometheus_endpoint_passes_promtool_and_counts_real_traffic() {
             .put_identifier(
                 "example.test",
                 &format!("+1415555010{i}"),
-                &[mapping.clone()],
+                std::slice::from_ref(&mapping),
             )
             .await
             .expect("put");
