@@ -1,6 +1,7 @@
 //! The deploy/ files: the production example configuration is valid for this
-//! build, and the systemd unit passes `systemd-analyze verify` where systemd
-//! is installed.
+//! build, and the systemd unit passes `systemd-analyze verify` and keeps its
+//! `systemd-analyze security` exposure at or below 2.0 where systemd is
+//! installed.
 
 mod common;
 
@@ -51,6 +52,37 @@ fn systemd_unit_verifies() {
         verify.status.success() && own_problems.is_empty(),
         "systemd-analyze verify failed:\n{stderr}"
     );
+    // The sandbox stays tight: exposure at most 2.0 ("OK") on systemd's scale.
+    let security = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&path)
+        .output()
+        .expect("security runs");
+    let report = String::from_utf8_lossy(&security.stdout);
+    let exposure: f64 = report
+        .lines()
+        .find_map(|line| {
+            let rest = line.split("Overall exposure level for").nth(1)?;
+            rest.split(':')
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
+    assert!(
+        exposure <= 2.0,
+        "systemd-analyze security: {exposure} > 2.0\n{report}"
+    );
+    let unit_text = std::fs::read_to_string(&path).expect("unit");
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "SupplementaryGroups=mimidns-admin",
+    ] {
+        assert!(unit_text.contains(line), "the unit lacks {line}");
+    }
 }
 
 #[test]
