@@ -3,26 +3,28 @@
 
 use std::process::Command;
 
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let text = text.trim();
+    (output.status.success() && !text.is_empty()).then(|| text.to_string())
+}
+
 fn main() {
-    let revision = Command::new("git")
-        .args([
-            "describe",
-            "--always",
-            "--dirty",
-            "--abbrev=12",
-            "--exclude=*",
-        ])
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .map(|text| text.trim().to_string())
-        .filter(|text| !text.is_empty())
+    let revision = git(&["describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"])
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=MIMIDNS_GIT_REVISION={revision}");
-    // Rebuilt when HEAD moves or the index changes (a commit, a checkout).
-    for path in [".git/HEAD", ".git/index"] {
-        if std::path::Path::new(path).exists() {
+    // Rebuilt when HEAD moves, the branch it names moves, or the index
+    // changes (a commit, a checkout) — paths asked of git, so a worktree
+    // (where .git is a file) is followed too.
+    let mut watched = vec!["HEAD".to_string(), "index".into(), "packed-refs".into()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(branch);
+    }
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name])
+            && std::path::Path::new(&path).exists()
+        {
             println!("cargo:rerun-if-changed={path}");
         }
     }
