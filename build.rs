@@ -11,8 +11,14 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let revision = git(&["describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"])
-        .unwrap_or_else(|| "unknown".into());
+    let revision = git(&[
+        "describe",
+        "--always",
+        "--dirty",
+        "--abbrev=12",
+        "--exclude=*",
+    ])
+    .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=MIMIDNS_GIT_REVISION={revision}");
     // Rebuilt when HEAD moves, the branch it names moves, or the index
     // changes (a commit, a checkout) — paths asked of git, so a worktree

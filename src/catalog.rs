@@ -188,6 +188,8 @@ pub struct Catalog {
     zones: ArcSwap<ZoneMap>,
     write_lock: tokio::sync::Mutex<()>,
     answer_cache: AnswerCache,
+    /// Bumped after every durable change of any zone (NOTIFY watches it).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Catalog {
@@ -211,6 +213,7 @@ impl Catalog {
             zones: ArcSwap::from_pointee(zones),
             write_lock: tokio::sync::Mutex::new(()),
             answer_cache: AnswerCache::new(DEFAULT_CACHE_ENTRIES),
+            changes: tokio::sync::watch::Sender::new(0),
         };
         Ok((catalog, reports))
     }
@@ -243,7 +246,17 @@ impl Catalog {
         self.zones.store(Arc::new(zones));
         self.answer_cache.invalidate();
         self.store.flush().await?;
+        self.announce_change();
         Ok(reports)
+    }
+
+    /// A receiver that sees a new value after every durable change.
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn announce_change(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
     }
 
     /// Responses cached for the query path; emptied (made stale) by every write.
@@ -434,6 +447,8 @@ impl Catalog {
             serial
         };
         self.store.flush().await.map_err(CatalogError::from)?;
+        // Durable: secondaries may now be told (NOTIFY).
+        self.announce_change();
         Ok(serial)
     }
 }

@@ -48,6 +48,41 @@ pub struct ConfigFile {
     pub rate_limit: RateLimitSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[[tsig-key]]`: shared secrets for zone transfers and NOTIFY.
+    #[serde(default)]
+    pub tsig_key: Vec<TsigKeySection>,
+    #[serde(default)]
+    pub transfer: TransferSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TsigKeySection {
+    pub name: String,
+    pub algorithm: Option<String>,
+    /// The secret in base64, in this file (which must then be mode 0600).
+    pub secret: Option<String>,
+    /// A file (mode 0600) holding the base64 secret.
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TransferSection {
+    /// `[[transfer.zone]]`: per-zone transfer and NOTIFY settings.
+    #[serde(default)]
+    pub zone: Vec<TransferZoneSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TransferZoneSection {
+    pub origin: String,
+    #[serde(default)]
+    pub allow_transfer: Vec<String>,
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
+    pub notify_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -270,6 +305,10 @@ pub struct Config {
     pub nsid: Option<Vec<u8>>,
     /// Where the Prometheus endpoint listens (off when `None`).
     pub metrics_listen: Option<SocketAddr>,
+    /// TSIG keys by name.
+    pub tsig_keys: crate::tsig::TsigKeys,
+    /// Who may transfer which zone, and whom to NOTIFY.
+    pub transfer: crate::transfer::TransferPolicy,
     /// Where this configuration came from, to read it again on reload.
     pub source: ConfigSource,
 }
@@ -313,6 +352,8 @@ impl Default for Config {
             identity: None,
             nsid: None,
             metrics_listen: None,
+            tsig_keys: crate::tsig::TsigKeys::default(),
+            transfer: crate::transfer::TransferPolicy::default(),
             source: ConfigSource::default(),
         }
     }
@@ -404,6 +445,8 @@ impl Config {
                 .transpose()
                 .map_err(&invalid)?,
             metrics_listen: file.metrics.listen,
+            tsig_keys: tsig_keys(&file.tsig_key, origin).map_err(&invalid)?,
+            transfer: crate::transfer::TransferPolicy::default(),
             source: ConfigSource::default(),
             admin: AdminSettings {
                 socket: file.admin.socket,
@@ -477,6 +520,7 @@ impl Config {
         if config.tcp_max_connections == 0 {
             return Err(invalid("tcp.max-connections must be at least 1".into()));
         }
+        config.transfer = transfer_policy(&file.transfer, &config.tsig_keys).map_err(&invalid)?;
         if config.tcp_max_per_prefix == 0 {
             return Err(invalid(
                 "tcp.max-connections-per-prefix must be at least 1".into(),
@@ -521,6 +565,98 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("admin.sock"))
     }
+}
+
+/// Whether a file that holds secrets is readable by anyone but its owner.
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+fn tsig_keys(sections: &[TsigKeySection], origin: &str) -> Result<crate::tsig::TsigKeys, String> {
+    let mut keys = Vec::new();
+    for section in sections {
+        let name = &section.name;
+        let secret = match (&section.secret, &section.secret_file) {
+            (Some(secret), None) => {
+                let file = Path::new(origin);
+                if file.exists() && readable_by_others(file) {
+                    return Err(format!(
+                        "tsig-key '{name}': this file holds a secret and is readable by group or others; chmod 600 it, or use secret-file"
+                    ));
+                }
+                secret.clone()
+            }
+            (None, Some(path)) => {
+                if readable_by_others(path) {
+                    return Err(format!(
+                        "tsig-key '{name}': {} is readable by group or others; chmod 600 it",
+                        path.display()
+                    ));
+                }
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("tsig-key '{name}': {}: {e}", path.display()))?
+            }
+            _ => {
+                return Err(format!(
+                    "tsig-key '{name}': give exactly one of secret and secret-file"
+                ));
+            }
+        };
+        let algorithm = section.algorithm.as_deref().unwrap_or("hmac-sha256");
+        let key = crate::tsig::TsigKey::new(name, algorithm, &secret).map_err(|e| e.to_string())?;
+        if keys
+            .iter()
+            .any(|k: &crate::tsig::TsigKey| k.name == key.name)
+        {
+            return Err(format!("tsig-key '{name}' is defined twice"));
+        }
+        keys.push(key);
+    }
+    Ok(crate::tsig::TsigKeys::new(keys))
+}
+
+fn transfer_policy(
+    section: &TransferSection,
+    keys: &crate::tsig::TsigKeys,
+) -> Result<crate::transfer::TransferPolicy, String> {
+    let mut policy = crate::transfer::TransferPolicy::default();
+    for zone in &section.zone {
+        let origin = zone.origin.trim_end_matches('.').to_ascii_lowercase();
+        let what = format!("[[transfer.zone]] origin = \"{origin}\"");
+        let mut allow = Vec::new();
+        for entry in &zone.allow_transfer {
+            let acl = crate::transfer::TransferAcl::parse(entry)
+                .map_err(|e| format!("{what}: allow-transfer {e}"))?;
+            if let Some(key) = &acl.key
+                && keys.get(key).is_none()
+            {
+                return Err(format!(
+                    "{what}: allow-transfer names key '{key}', which no [[tsig-key]] defines"
+                ));
+            }
+            allow.push(acl);
+        }
+        if let Some(key) = &zone.notify_key
+            && keys.get(key).is_none()
+        {
+            return Err(format!(
+                "{what}: notify-key '{key}' is not defined by any [[tsig-key]]"
+            ));
+        }
+        let settings = crate::transfer::ZoneTransfer {
+            allow,
+            notify: zone.notify.clone(),
+            notify_key: zone
+                .notify_key
+                .as_ref()
+                .map(|k| k.trim_end_matches('.').to_ascii_lowercase()),
+        };
+        if policy.zones.insert(origin.clone(), settings).is_some() {
+            return Err(format!("{what} appears twice"));
+        }
+    }
+    Ok(policy)
 }
 
 fn limit_settings(section: &RateLimitSection) -> Result<crate::rate_limit::LimitSettings, String> {

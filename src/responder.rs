@@ -20,13 +20,17 @@ use crate::panic_guard::guarded;
 use crate::query::{Transport, answer_packet};
 use crate::rate_limit::{Limiter, ResponseFacts, Verdict, discovery_subtree, rewrite};
 use crate::server_identity::ServerIdentity;
-use crate::wire::name_from_wire;
+use crate::tsig::{RequestTsig, TsigKeys};
+use crate::wire::{name_from_wire, rcode};
 
 pub struct Responder {
     catalog: Arc<Catalog>,
     identity: ServerIdentity,
     limiter: Limiter,
     log_queries: bool,
+    /// TSIG keys: a signed query with a known key is answered and signed
+    /// (RFC 8945 §5.3), as secondaries' SOA checks are.
+    keys: TsigKeys,
 }
 
 impl Responder {
@@ -41,7 +45,14 @@ impl Responder {
             identity,
             limiter,
             log_queries,
+            keys: TsigKeys::default(),
         }
+    }
+
+    /// Answers queries signed with these keys.
+    pub fn with_tsig_keys(mut self, keys: TsigKeys) -> Self {
+        self.keys = keys;
+        self
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -56,8 +67,30 @@ impl Responder {
         client: SocketAddr,
         counters: &QueryCounters,
     ) -> Option<Vec<u8>> {
+        let mut signer = None;
+        let unsigned;
+        let mut packet = packet;
+        if !self.keys.is_empty() {
+            match crate::tsig::verify_request(packet, &self.keys, crate::tsig::now()) {
+                RequestTsig::Unsigned => {}
+                RequestTsig::Valid(valid) => {
+                    unsigned = crate::tsig::unsigned_request(packet)?;
+                    packet = &unsigned;
+                    signer = Some(valid);
+                }
+                RequestTsig::Failed {
+                    error,
+                    record,
+                    signer,
+                } => {
+                    counters.query(0);
+                    counters.response(rcode::NOTAUTH);
+                    return crate::tsig::error_reply(packet, error, &record, signer);
+                }
+            }
+        }
         let answered = guarded(|| answer_packet(&self.catalog, &self.identity, packet, transport));
-        let Some(response) = answered.flatten() else {
+        let Some(mut response) = answered.flatten() else {
             counters.unanswered();
             return None;
         };
@@ -76,6 +109,14 @@ impl Responder {
             Verdict::Send
         };
         let qtype = facts.qtype;
+        if let Some(signer) = &mut signer {
+            // Signed answers are for peers that hold the key (secondaries):
+            // not rate limited, and signed after everything else.
+            signer.sign(&mut response, crate::tsig::now(), 0);
+            counters.query(qtype);
+            counters.response(u16::from(response[3] & 0x0F));
+            return Some(response);
+        }
         let logged_name = self.log_queries.then(|| self.loggable_name(facts.qname));
         let response = match verdict {
             Verdict::Send => response,

@@ -44,6 +44,10 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Admin(#[from] AdminListenError),
+    #[error(
+        "[[transfer.zone]] origin = \"{0}\" names no zone file (<origin>.zone) in the zones directory"
+    )]
+    UnknownTransferZone(String),
 }
 
 impl ServerError {
@@ -136,6 +140,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         ),
     }
     let (catalog, zones) = Catalog::load(store, &config.zones_dir, &config.discovery)?;
+    for origin in config.transfer.zones.keys() {
+        let served = zones
+            .iter()
+            .any(|z| z.origin.trim_end_matches('.').eq_ignore_ascii_case(origin));
+        if !served {
+            return Err(ServerError::UnknownTransferZone(origin.clone()));
+        }
+    }
     let catalog = Arc::new(catalog.with_cache_capacity(config.answer_cache_entries));
     // Bind everything first: a start that fails leaves nothing running.
     let mut dns_listeners = Vec::new();
@@ -177,13 +189,23 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let mut tcp_addresses = Vec::new();
     let metrics = Arc::new(Metrics::new(catalog.clone()));
     let udp_counters = metrics.udp.clone();
-    let responder = Arc::new(Responder::new(
+    let responder = Arc::new(
+        Responder::new(
+            catalog.clone(),
+            ServerIdentity::new(config.identity.as_deref(), config.nsid.as_deref()),
+            Limiter::new(config.limits.clone()),
+            config.log_queries,
+        )
+        .with_tsig_keys(config.tsig_keys.clone()),
+    );
+    let transfers = Arc::new(crate::transfer::Transfers::new(
         catalog.clone(),
-        ServerIdentity::new(config.identity.as_deref(), config.nsid.as_deref()),
-        Limiter::new(config.limits.clone()),
-        config.log_queries,
+        config.transfer.clone(),
+        config.tsig_keys.clone(),
+        config.data_dir.clone(),
     ));
     let tcp_shared = Arc::new(tcp::TcpShared {
+        transfers: transfers.clone(),
         responder: responder.clone(),
         counters: metrics.worker(Transport::Tcp),
         refusals: metrics.tcp.clone(),
@@ -215,6 +237,13 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             tcp_limits,
         ));
     }
+    crate::notify::spawn(
+        catalog.clone(),
+        &config.transfer,
+        &config.tsig_keys,
+        shutdown.clone(),
+        &mut tasks,
+    );
     let mut metrics_address = None;
     if let Some(listener) = metrics_listener {
         metrics_address = listener.local_addr().ok();

@@ -74,6 +74,8 @@ impl Drop for PrefixSlot {
 /// What a TCP listener shares with the rest of the server.
 pub struct TcpShared {
     pub responder: Arc<Responder>,
+    /// Zone transfers (AXFR, IXFR) are answered here, not by the responder.
+    pub transfers: Arc<crate::transfer::Transfers>,
     pub counters: Arc<QueryCounters>,
     pub refusals: Arc<TcpRefusals>,
     pub prefixes: Arc<PrefixConnections>,
@@ -185,6 +187,13 @@ async fn connection(
             Ok(Ok(None)) => return Ok(()),
             Ok(Err(e)) => return Err(e),
             Ok(Ok(Some(()))) => {}
+        }
+        if crate::transfer::is_transfer_request(&message) {
+            shared
+                .transfers
+                .serve(&message, peer.ip(), &mut writer, idle_timeout)
+                .await?;
+            continue;
         }
         let Some(response) =
             shared

@@ -1,0 +1,390 @@
+//! mimidns as a primary: Knot and NSD follow it as secondaries over AXFR
+//! with TSIG, are told of every new serial by NOTIFY, and end up serving
+//! exactly what the primary serves; transfers without the key, with a wrong
+//! key or from an address not allowed are refused. Daemons listen on
+//! 127.0.0.x high ports inside the private network namespace of
+//! `./test.sh` (nothing can leave the machine).
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use mimidns::admin::service::AdminService;
+use mimidns::config::Config;
+use mimidns::mapping::Mapping;
+use mimidns::transfer::{TransferAcl, TransferPolicy, ZoneTransfer};
+use mimidns::tsig::{TsigKey, TsigKeys};
+
+const SECRET: &str = "bWltaWRucy10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmJ5dGVz";
+const WRONG: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy1zZWNy";
+
+fn in_private_netns() -> bool {
+    if std::env::var_os("MIMIDNS_NETNS").is_some_and(|v| v == "1") {
+        return true;
+    }
+    if std::env::var_os("MIMIDNS_SKIP_NETNS").is_some_and(|v| v == "1") {
+        eprintln!("skipped: needs root in a private network namespace (./test.sh as root)");
+        return false;
+    }
+    panic!(
+        "transfer tests need a private network namespace: run ./test.sh as root, or set MIMIDNS_SKIP_NETNS=1"
+    );
+}
+
+fn spawn(program: &Path, args: &[&str], log: &Path, name: &'static str) -> Daemon {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+    Daemon { child, name }
+}
+
+fn kdig(args: &[&str]) -> String {
+    let output = Command::new(require_tool("kdig"))
+        .args(args)
+        .output()
+        .expect("kdig runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn serial_at(address: SocketAddr) -> Option<u32> {
+    let text = kdig(&[
+        &format!("@{}", address.ip()),
+        "-p",
+        &address.port().to_string(),
+        "+short",
+        "+time=1",
+        "+retry=0",
+        "example.test.",
+        "SOA",
+    ]);
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn wait_serial(address: SocketAddr, serial: u32, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if serial_at(address) == Some(serial) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{what} never served serial {serial} (has {:?}); its log:\n{}",
+        serial_at(address),
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// The zone's records as `kdig AXFR` prints them, sorted, SOA once.
+fn axfr(address: SocketAddr, key: Option<&str>) -> Vec<String> {
+    let server = format!("@{}", address.ip());
+    let port = address.port().to_string();
+    let tsig = key.map(|secret| format!("hmac-sha256:xfr.key:{secret}"));
+    let mut args = vec![
+        server.as_str(),
+        "-p",
+        &port,
+        "+nocomments",
+        "+nostats",
+        "+noheader",
+    ];
+    if let Some(tsig) = &tsig {
+        args.extend(["-y", tsig.as_str()]);
+    }
+    args.extend(["example.test.", "AXFR"]);
+    let mut records: Vec<String> = kdig(&args)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(';') && !l.contains("TSIG"))
+        .map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase()
+        })
+        .collect();
+    records.sort();
+    records.dedup();
+    records
+}
+
+fn mapping(i: usize) -> Mapping {
+    Mapping {
+        provider: "chat.example".into(),
+        ssi: format!("user{i}"),
+        target: "host.example.test".into(),
+        port: None,
+        alpn: vec!["mimi".into()],
+        priority: 10,
+        tags: Vec::new(),
+    }
+}
+
+fn address(ip: &str) -> SocketAddr {
+    format!("{ip}:{}", free_port()).parse().expect("address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knot_and_nsd_follow_a_mimidns_primary_over_axfr_with_tsig_and_notify() {
+    if !in_private_netns() {
+        return;
+    }
+    let knot_address = address("127.0.0.21");
+    let nsd_address = address("127.0.0.22");
+    let key = TsigKey::new("xfr.key", "hmac-sha256", SECRET).expect("key");
+    let server = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data"),
+        |config: &mut Config| {
+            config.tsig_keys = TsigKeys::new(vec![key]);
+            let mut policy = TransferPolicy::default();
+            policy.zones.insert(
+                "example.test".into(),
+                ZoneTransfer {
+                    allow: vec![TransferAcl::parse("127.0.0.0/8 key:xfr.key").expect("acl")],
+                    notify: vec![knot_address, nsd_address],
+                    notify_key: Some("xfr.key".into()),
+                },
+            );
+            config.transfer = policy;
+        },
+    )
+    .await;
+    let primary = server.address;
+    let dirs = tempfile::tempdir().expect("dirs");
+    let knot_dir = dirs.path().join("knot");
+    std::fs::create_dir_all(knot_dir.join("db")).expect("knot dir");
+    let knot_conf = format!(
+        "server:\n    listen: {kip}@{kport}\n    rundir: {dir}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+         database:\n    storage: {dir}/db\nlog:\n  - target: stderr\n    any: info\n\
+         key:\n  - id: xfr.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+         remote:\n  - id: primary\n    address: {pip}@{pport}\n    key: xfr.key\n\
+         acl:\n  - id: from_primary\n    address: {pip}\n    key: xfr.key\n    action: notify\n  - id: to_test\n    address: 127.0.0.0/8\n    action: transfer\n\
+         template:\n  - id: default\n    storage: {dir}\n    zonefile-sync: -1\n\
+         zone:\n  - domain: example.test.\n    master: primary\n    acl: [from_primary, to_test]\n",
+        kip = knot_address.ip(),
+        kport = knot_address.port(),
+        pip = primary.ip(),
+        pport = primary.port(),
+        dir = knot_dir.display()
+    );
+    std::fs::write(knot_dir.join("knot.conf"), knot_conf).expect("knot.conf");
+    let knot_log = dirs.path().join("knot.log");
+    let nsd_dir = dirs.path().join("nsd");
+    std::fs::create_dir_all(&nsd_dir).expect("nsd dir");
+    let nsd_conf = format!(
+        "server:\n    ip-address: {nip}@{nport}\n    port: {nport}\n    server-count: 1\n    username: \"\"\n    chroot: \"\"\n    database: \"\"\n\
+         \x20   zonesdir: \"{dir}\"\n    zonelistfile: \"{dir}/zone.list\"\n    xfrdfile: \"{dir}/xfrd.state\"\n    xfrdir: \"{dir}\"\n\
+         \x20   pidfile: \"{dir}/nsd.pid\"\n    verbosity: 2\n    rrl-ratelimit: 0\n\
+         remote-control:\n    control-enable: no\n\
+         key:\n    name: xfr.key\n    algorithm: hmac-sha256\n    secret: \"{SECRET}\"\n\
+         zone:\n    name: example.test\n    zonefile: example.test.zone\n    request-xfr: {pip}@{pport} xfr.key\n    allow-notify: {pip} xfr.key\n    provide-xfr: 127.0.0.0/8 NOKEY\n",
+        nip = nsd_address.ip(),
+        nport = nsd_address.port(),
+        pip = primary.ip(),
+        pport = primary.port(),
+        dir = nsd_dir.display()
+    );
+    std::fs::write(nsd_dir.join("nsd.conf"), nsd_conf).expect("nsd.conf");
+    let nsd_log = dirs.path().join("nsd.log");
+    let daemons = vec![
+        spawn(
+            &require_tool("knotd"),
+            &["-c", knot_dir.join("knot.conf").to_str().expect("utf8")],
+            &knot_log,
+            "knotd",
+        ),
+        spawn(
+            &require_tool("nsd"),
+            &["-d", "-c", nsd_dir.join("nsd.conf").to_str().expect("utf8")],
+            &nsd_log,
+            "nsd",
+        ),
+    ];
+    let first_serial = server
+        .server
+        .catalog
+        .zones()
+        .values()
+        .next()
+        .expect("zone")
+        .serial;
+    let (kl, nl) = (knot_log.clone(), nsd_log.clone());
+    tokio::task::spawn_blocking(move || {
+        wait_serial(knot_address, first_serial, "Knot", &kl);
+        wait_serial(nsd_address, first_serial, "NSD", &nl);
+    })
+    .await
+    .expect("initial transfer");
+
+    // 1,000 admin writes; NOTIFY brings both secondaries to the last serial.
+    let service = AdminService::new(server.server.catalog.clone());
+    let started = Instant::now();
+    let mut last = first_serial;
+    for i in 0..1000 {
+        last = service
+            .put_identifier("example.test", &format!("+1650555{i:04}"), &[mapping(i)])
+            .await
+            .expect("put")
+            .serial;
+    }
+    let writes = started.elapsed();
+    let (kl, nl) = (knot_log.clone(), nsd_log.clone());
+    let caught_up = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        wait_serial(knot_address, last, "Knot", &kl);
+        wait_serial(nsd_address, last, "NSD", &nl);
+        started.elapsed()
+    })
+    .await
+    .expect("notified transfers");
+    eprintln!("1,000 writes in {writes:?}; both secondaries at serial {last} {caught_up:?} later");
+    let owner = format!(
+        "{}._mimi.example.test.",
+        mimidns::identifier::hash_identifier("+16505550999")
+            .expect("hash")
+            .label
+    );
+    for secondary in [knot_address, nsd_address] {
+        let text = kdig(&[
+            &format!("@{}", secondary.ip()),
+            "-p",
+            &secondary.port().to_string(),
+            "+short",
+            &owner,
+            "TXT",
+        ]);
+        assert!(text.contains("ssi=user999"), "{secondary}: {text}");
+    }
+    let (ours, knot, nsd) = tokio::task::spawn_blocking(move || {
+        (
+            axfr(primary, Some(SECRET)),
+            axfr(knot_address, None),
+            axfr(nsd_address, None),
+        )
+    })
+    .await
+    .expect("axfr");
+    assert!(ours.len() > 2000, "{} records", ours.len());
+    assert_eq!(knot, ours, "Knot's copy differs from the primary");
+    assert_eq!(nsd, ours, "NSD's copy differs from the primary");
+    drop(daemons);
+    server.server.shutdown().await;
+}
+
+/// A raw AXFR over TCP from `source`, optionally signed; the first reply.
+fn raw_axfr(source: &str, to: SocketAddr, key: Option<&TsigKey>) -> Message {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let bind: SocketAddr = format!("{source}:0").parse().expect("address");
+    socket.bind(&bind.into()).expect("bind");
+    socket.connect(&to.into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let mut query = query_message("example.test.", RecordType::AXFR, Ask::TCP_NO_EDNS)
+        .to_vec()
+        .expect("encode");
+    if let Some(key) = key {
+        mimidns::tsig::sign_request(&mut query, key, mimidns::tsig::now());
+    }
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    stream.write_all(&framed).expect("write");
+    Message::from_vec(&read_tcp_message(&mut stream).expect("a reply")).expect("decodes")
+}
+
+/// Transfers are refused by default, without the key, with a wrong key
+/// (NOTAUTH, TSIG error BADSIG) and from an address not allowed; with the
+/// key from an allowed address the whole zone comes, SOA first and last,
+/// every message signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_are_refused_unless_address_and_key_are_allowed() {
+    let key = TsigKey::new("xfr.key", "hmac-sha256", SECRET).expect("key");
+    let wrong = TsigKey::new("xfr.key", "hmac-sha256", WRONG).expect("key");
+    let unknown = TsigKey::new("other.key", "hmac-sha256", SECRET).expect("key");
+    let default = start_server(&repo_path("tests/zones")).await;
+    let configured = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data"),
+        |config: &mut Config| {
+            config.tsig_keys = TsigKeys::new(vec![
+                TsigKey::new("xfr.key", "hmac-sha256", SECRET).expect("key"),
+            ]);
+            let mut policy = TransferPolicy::default();
+            policy.zones.insert(
+                "example.test".into(),
+                ZoneTransfer {
+                    allow: vec![TransferAcl::parse("127.0.0.1 key:xfr.key").expect("acl")],
+                    ..ZoneTransfer::default()
+                },
+            );
+            config.transfer = policy;
+        },
+    )
+    .await;
+    let (plain, guarded) = (default.address, configured.address);
+    tokio::task::spawn_blocking(move || {
+        let rcode = |m: &Message| m.metadata.response_code;
+        assert_eq!(
+            rcode(&raw_axfr("127.0.0.1", plain, None)),
+            ResponseCode::Refused,
+            "off by default"
+        );
+        assert_eq!(
+            rcode(&raw_axfr("127.0.0.1", guarded, None)),
+            ResponseCode::Refused,
+            "no key"
+        );
+        let bad = raw_axfr("127.0.0.1", guarded, Some(&wrong));
+        assert_eq!(rcode(&bad), ResponseCode::NotAuth, "wrong key");
+        assert!(bad.answers.is_empty());
+        let unknown_key = raw_axfr("127.0.0.1", guarded, Some(&unknown));
+        assert_eq!(rcode(&unknown_key), ResponseCode::NotAuth, "unknown key");
+        if std::net::UdpSocket::bind("127.0.0.2:0").is_ok() {
+            let elsewhere = raw_axfr("127.0.0.2", guarded, Some(&key));
+            assert_eq!(
+                rcode(&elsewhere),
+                ResponseCode::Refused,
+                "address not allowed"
+            );
+        }
+        let good = raw_axfr("127.0.0.1", guarded, Some(&key));
+        assert_eq!(rcode(&good), ResponseCode::NoError);
+        assert_eq!(
+            good.answers.first().map(|r| r.record_type()),
+            Some(RecordType::SOA)
+        );
+        assert!(good.signature.is_some() || !good.additionals.is_empty() || good.answers.len() > 1);
+        // kdig checks every message's TSIG; a failure is reported, not a zone.
+        let text = kdig(&[
+            "@127.0.0.1",
+            "-p",
+            &guarded.port().to_string(),
+            "-y",
+            &format!("hmac-sha256:xfr.key:{SECRET}"),
+            "example.test.",
+            "AXFR",
+        ]);
+        assert!(
+            !text.contains("failed") && !text.contains(";; ERROR"),
+            "{text}"
+        );
+        let soas = text.lines().filter(|l| l.contains("\tSOA\t")).count();
+        assert_eq!(soas, 2, "SOA first and last:\n{text}");
+    })
+    .await
+    .expect("clients");
+    default.server.shutdown().await;
+    configured.server.shutdown().await;
+}
