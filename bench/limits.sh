@@ -28,17 +28,18 @@ fi
 ip link set lo up
 BIN=$ROOT/target/release/mimidns
 mkdir -p "$W/results"
-config() {  # name, then extra lines
-  local name=$1; shift
+config() {  # name, data dir, then extra lines
+  local name=$1 data=$2; shift 2
   {
-    printf 'version = 1\n[server]\nlisten = ["127.0.0.1:5320"]\nzones-dir = "%s/zones"\ndata-dir = "%s/data"\nudp-workers = 1\n' "$W" "$W"
+    printf 'version = 1\n[server]\nlisten = ["127.0.0.1:5320"]\nzones-dir = "%s/zones"\ndata-dir = "%s"\nudp-workers = 1\n' "$W" "$data"
     printf '[log]\nlevel = "warn"\n'
     printf '%s\n' "$@"
   } > "$W/$name.toml"
 }
-config off '[rate-limit]' 'responses-per-second = 0' 'negative-per-second = 0'
-config on '[rate-limit]' 'responses-per-second = 100000000' 'negative-per-second = 100000000' 'negative-burst = 100000000'
-config old
+config off "$W/data" '[rate-limit]' 'responses-per-second = 0' 'negative-per-second = 0'
+config on "$W/data" '[rate-limit]' 'responses-per-second = 100000000' 'negative-per-second = 100000000' 'negative-burst = 100000000'
+# The older build keeps a store of its own (it does not read newer metadata).
+config old "$W/data-old"
 wait_answer() {
   for _ in $(seq 1 3000); do
     kdig +norec +time=1 +retry=0 @127.0.0.1 -p 5320 bench.test SOA 2>/dev/null | grep -q "status: NOERROR" && return 0
@@ -46,27 +47,31 @@ wait_answer() {
   done
   echo "server never answered" >&2; return 1
 }
-wait_index() {
+wait_index() {  # data dir
   for _ in $(seq 1 3000); do
-    curl -s --unix-socket "$W/data/admin.sock" http://x/health | grep -q '"memory_index_ready":true' && return 0
+    curl -s --unix-socket "$1/admin.sock" http://x/health | grep -q '"memory_index_ready":true' && return 0
     sleep 0.05
   done
   echo "index never ready" >&2; return 1
 }
-if [ ! -d "$W/data/store" ]; then
-  "$BIN" serve --config "$W/off.toml" & PID=$!
+load() {  # binary, config, data dir
+  [ -d "$3/store" ] && return 0
+  "$1" serve --config "$2" & PID=$!
   wait_answer
-  "$BIN" admin --socket "$W/data/admin.sock" import "$W/import.ndjson" 2>&1 | tail -1
+  "$1" admin --socket "$3/admin.sock" import "$W/import.ndjson" 2>&1 | tail -1
   kill $PID; wait $PID 2>/dev/null || true
-fi
+}
+load "$BIN" "$W/off.toml" "$W/data"
+[ -n "${OLD_BIN:-}" ] && load "$OLD_BIN" "$W/old.toml" "$W/data-old"
 declare -A RUNS
 configs=(off on)
 [ -n "${OLD_BIN:-}" ] && configs+=(old)
 for round in $(seq 1 "$ROUNDS"); do
   for name in "${configs[@]}"; do
-    binary=$BIN; [ "$name" = old ] && binary=$OLD_BIN
+    binary=$BIN; data=$W/data
+    [ "$name" = old ] && binary=$OLD_BIN && data=$W/data-old
     TOKIO_WORKER_THREADS=1 taskset -c 0 "$binary" serve --config "$W/$name.toml" & PID=$!
-    wait_answer; wait_index
+    wait_answer; wait_index "$data"
     taskset -c 1 dnsperf -s 127.0.0.1 -p 5320 -d "$W/queries.txt" -l "$SECS" -c 10 -q 100 -S 5 > "$W/results/$name-$round.txt" 2>&1 || true
     qps=$(awk '/Queries per second/{printf "%.0f", $4}' "$W/results/$name-$round.txt")
     codes=$(grep "Response codes" "$W/results/$name-$round.txt" | sed 's/^ *//')

@@ -388,3 +388,84 @@ async fn transfers_are_refused_unless_address_and_key_are_allowed() {
     default.server.shutdown().await;
     configured.server.shutdown().await;
 }
+
+/// `mimidns tsig generate` prints keys Knot accepts (`knotc conf-check`)
+/// and mimidns loads; a configuration holding a secret must be mode 0600,
+/// and per-zone transfer settings for a zone without a file are refused by
+/// `--check-config`.
+#[test]
+fn generated_keys_load_in_knot_and_mimidns_and_secrets_need_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let generate = |format: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_mimidns"))
+            .args(["tsig", "generate", "xfr.example.test", "--format", format])
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).expect("utf8")
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let knot_conf = dir.path().join("knot.conf");
+    std::fs::write(
+        &knot_conf,
+        format!(
+            "server:\n    rundir: {}\n{}",
+            dir.path().display(),
+            generate("knot")
+        ),
+    )
+    .expect("knot.conf");
+    let check = Command::new(require_tool("knotc"))
+        .args(["-c", knot_conf.to_str().expect("utf8"), "conf-check"])
+        .output()
+        .expect("knotc runs");
+    assert!(check.status.success(), "Knot refused the key: {check:?}");
+
+    std::fs::copy(
+        repo_path("tests/zones/example.test.zone"),
+        dir.path().join("example.test.zone"),
+    )
+    .expect("zone");
+    let config = dir.path().join("mimidns.toml");
+    let base = format!(
+        "[server]\nlisten = [\"127.0.0.1:{}\"]\nzones-dir = \"{}\"\n{}",
+        free_port(),
+        dir.path().display(),
+        generate("mimidns")
+    );
+    let check_config = |text: &str, mode: u32| {
+        std::fs::write(&config, text).expect("config");
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        Command::new(env!("CARGO_BIN_EXE_mimidns"))
+            .args(["serve", "--check-config", "--config"])
+            .arg(&config)
+            .output()
+            .expect("runs")
+    };
+    let good = format!(
+        "{base}[[transfer.zone]]\norigin = \"example.test\"\nallow-transfer = [\"127.0.0.1 key:xfr.example.test\"]\n"
+    );
+    let output = check_config(&good, 0o600);
+    assert!(output.status.success(), "{output:?}");
+    let output = check_config(&good, 0o644);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("readable by group or others"),
+        "{output:?}"
+    );
+    let typo = format!("{base}[[transfer.zone]]\norigin = \"typo.test\"\n");
+    let output = check_config(&typo, 0o600);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("typo.test"),
+        "{output:?}"
+    );
+    let unknown_key = format!(
+        "{base}[[transfer.zone]]\norigin = \"example.test\"\nallow-transfer = [\"key:nope\"]\n"
+    );
+    let output = check_config(&unknown_key, 0o600);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no [[tsig-key]] defines"),
+        "{output:?}"
+    );
+}

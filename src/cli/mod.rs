@@ -1,4 +1,4 @@
-//! The `mimidns` command line: `serve`, `admin`, `hash` and `resolve`.
+//! The `mimidns` command line: `serve`, `admin`, `hash`, `resolve`, `store` and `tsig`.
 //!
 //! Flags are parsed here with clap; each subcommand lives in its own module.
 //! This is an edge of the program: errors are `anyhow` here, with exit codes
@@ -8,6 +8,7 @@ pub mod admin;
 pub mod resolve;
 pub mod serve;
 pub mod store;
+pub mod tsig;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,8 @@ enum Command {
     Resolve(resolve::ResolveArgs),
     /// Check the store of a stopped server.
     Store(store::StoreArgs),
+    /// TSIG keys for zone transfers and NOTIFY.
+    Tsig(tsig::TsigArgs),
 }
 
 #[derive(clap::Args)]
@@ -155,7 +158,7 @@ pub fn main() -> ExitCode {
         Command::Admin(args) => args.json(),
         Command::Hash(args) => args.json,
         Command::Resolve(args) => args.json(),
-        Command::Serve(_) | Command::Store(_) => false,
+        Command::Serve(_) | Command::Store(_) | Command::Tsig(_) => false,
     };
     if !matches!(cli.command, Command::Serve(_)) {
         // A command whose reader went away (`| head`) ends quietly, as Unix
@@ -172,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Hash(args) => run_hash(args),
         Command::Store(args) => store::run(args),
+        Command::Tsig(args) => tsig::run(args),
         Command::Resolve(args) => return resolve::run(args),
     };
     match result {

@@ -124,6 +124,16 @@ fn check(config: &Config) -> anyhow::Result<()> {
             origin.clone()
         ));
     }
+    for origin in config.transfer.zones.keys() {
+        if !origins
+            .iter()
+            .any(|served| served.trim_end_matches('.').eq_ignore_ascii_case(origin))
+        {
+            anyhow::bail!(crate::server::ServerError::UnknownTransferZone(
+                origin.clone()
+            ));
+        }
+    }
     for (index, address) in config.listen.iter().enumerate() {
         if config.listen[..index].contains(address) {
             anyhow::bail!("server.listen names {address} twice");
