@@ -391,6 +391,7 @@ impl Catalog {
             let mut identifiers = i128::from(zone.identifiers);
             let mut commit = ZoneCommit {
                 origin_key: zone.origin_key.clone(),
+                journal: Some((zone.serial, serial)),
                 ..ZoneCommit::default()
             };
             for write in writes {
@@ -559,6 +560,9 @@ fn reconcile_zone_file(
             has_wildcards: false,
             identifiers: 0,
             last_change: None,
+            journal_first: 0,
+            journal_next: 0,
+            journal_bytes: 0,
         },
     };
     let zone_id = meta.id;
@@ -598,6 +602,11 @@ fn reconcile_zone_file(
         } else {
             next_serial(meta.serial, Some(content.soa_serial))
         };
+        // A changed file is one changeset in the journal (IXFR); a first
+        // load has nothing to differ from.
+        if !first_load {
+            commit.journal = Some((meta.serial, serial));
+        }
         for (key, rrset) in &content.rrsets {
             let full = full_key(key)?;
             let rdatas = if full == soa_key {

@@ -69,6 +69,10 @@ pub struct TsigKeySection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TransferSection {
+    /// Changesets each zone's journal keeps for IXFR.
+    pub journal_max_changes: Option<u64>,
+    /// Bytes each zone's journal may take.
+    pub journal_max_bytes: Option<u64>,
     /// `[[transfer.zone]]`: per-zone transfer and NOTIFY settings.
     #[serde(default)]
     pub zone: Vec<TransferZoneSection>,
@@ -309,6 +313,8 @@ pub struct Config {
     pub tsig_keys: crate::tsig::TsigKeys,
     /// Who may transfer which zone, and whom to NOTIFY.
     pub transfer: crate::transfer::TransferPolicy,
+    /// How much journal (IXFR history) each zone keeps.
+    pub journal_limits: crate::store::journal::JournalLimits,
     /// Where this configuration came from, to read it again on reload.
     pub source: ConfigSource,
 }
@@ -354,6 +360,7 @@ impl Default for Config {
             metrics_listen: None,
             tsig_keys: crate::tsig::TsigKeys::default(),
             transfer: crate::transfer::TransferPolicy::default(),
+            journal_limits: crate::store::journal::JournalLimits::default(),
             source: ConfigSource::default(),
         }
     }
@@ -447,6 +454,16 @@ impl Config {
             metrics_listen: file.metrics.listen,
             tsig_keys: tsig_keys(&file.tsig_key, origin).map_err(&invalid)?,
             transfer: crate::transfer::TransferPolicy::default(),
+            journal_limits: crate::store::journal::JournalLimits {
+                max_changes: file
+                    .transfer
+                    .journal_max_changes
+                    .unwrap_or(defaults.journal_limits.max_changes),
+                max_bytes: file
+                    .transfer
+                    .journal_max_bytes
+                    .unwrap_or(defaults.journal_limits.max_bytes),
+            },
             source: ConfigSource::default(),
             admin: AdminSettings {
                 socket: file.admin.socket,
@@ -521,6 +538,11 @@ impl Config {
             return Err(invalid("tcp.max-connections must be at least 1".into()));
         }
         config.transfer = transfer_policy(&file.transfer, &config.tsig_keys).map_err(&invalid)?;
+        if config.journal_limits.max_changes == 0 || config.journal_limits.max_bytes < 4096 {
+            return Err(invalid(
+                "transfer.journal-max-changes must be at least 1 and transfer.journal-max-bytes at least 4096".into(),
+            ));
+        }
         if config.tcp_max_per_prefix == 0 {
             return Err(invalid(
                 "tcp.max-connections-per-prefix must be at least 1".into(),

@@ -145,6 +145,12 @@ fn restart_needed(running: &Config, fresh: &Config) -> Vec<String> {
     check("rate-limit", running.limits != fresh.limits);
     check("metrics", running.metrics_listen != fresh.metrics_listen);
     check(
+        "transfer / tsig-key",
+        running.transfer != fresh.transfer
+            || running.tsig_keys != fresh.tsig_keys
+            || running.journal_limits != fresh.journal_limits,
+    );
+    check(
         "store",
         running.store_cache_bytes != fresh.store_cache_bytes
             || running.answer_cache_entries != fresh.answer_cache_entries

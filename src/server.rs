@@ -129,6 +129,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             path: store_dir.display().to_string(),
             source,
         })?;
+    store.set_journal_limits(config.journal_limits);
     match store.previous_shutdown() {
         PreviousShutdown::NewStore => info!(path = %store_dir.display(), "new store created"),
         PreviousShutdown::Clean => {

@@ -36,6 +36,7 @@ use thiserror::Error;
 
 mod acknowledged;
 mod integrity;
+pub mod journal;
 pub mod keys;
 
 use keys::zone_prefix;
@@ -56,6 +57,7 @@ const STORE_RECORDS: [u8; 4] = [0, 0, 0, 0];
 const FIRST_ZONE_KEY: [u8; 4] = [0, 0, 0, 1];
 const ZONE_META_TAG: u8 = b'z';
 const ZONEFILE_KEY_TAG: u8 = b'f';
+const JOURNAL_TAG: u8 = b'j';
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, Error)]
@@ -130,6 +132,15 @@ pub struct ZoneMeta {
     /// The last commit that changed the zone: when, and through what.
     #[serde(default)]
     pub last_change: Option<LastChange>,
+    /// Sequence number of the oldest changeset kept in the journal.
+    #[serde(default)]
+    pub journal_first: u64,
+    /// Sequence number the next changeset gets.
+    #[serde(default)]
+    pub journal_next: u64,
+    /// Bytes the kept changesets take.
+    #[serde(default)]
+    pub journal_bytes: u64,
 }
 
 /// When a zone last changed and what changed it.
@@ -176,6 +187,9 @@ pub struct ZoneCommit {
     pub rrsets: Vec<RrsetWrite>,
     /// Keys to add to (true) or remove from (false) the zone file's key list.
     pub zonefile_keys: Vec<(RrsetKey, bool)>,
+    /// Record this commit in the zone's journal as the change from the
+    /// first serial to the second (needs `meta`).
+    pub journal: Option<(u32, u32)>,
 }
 
 /// A node as one commit left it: its key and value (`None`: removed).
@@ -243,6 +257,8 @@ pub struct Store {
     commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
     /// How the previous process ended (seen at open).
     previous_shutdown: PreviousShutdown,
+    /// How much journal each zone keeps.
+    journal_limits: std::sync::Arc<std::sync::Mutex<journal::JournalLimits>>,
 }
 
 impl Store {
@@ -380,6 +396,7 @@ impl Store {
             index: std::sync::Arc::default(),
             commit_lock: std::sync::Arc::default(),
             previous_shutdown: PreviousShutdown::default(),
+            journal_limits: std::sync::Arc::default(),
         })
     }
 
@@ -535,6 +552,9 @@ impl Store {
                     match key.get(STORE_RECORDS.len()) {
                         Some(&ZONE_META_TAG) => decode_meta(&value).err().map(|e| e.to_string()),
                         Some(&ZONEFILE_KEY_TAG) => None,
+                        Some(&JOURNAL_TAG) => journal::decode(&value)
+                            .is_none()
+                            .then(|| "a journal entry that does not decode".to_string()),
                         _ => Some(format!(
                             "unknown store record at key {}",
                             data_encoding::HEXLOWER.encode(&key)
@@ -705,13 +725,7 @@ impl Store {
     /// lock), and so does crash recovery. Not durable until [`Store::flush`]
     /// returns.
     pub fn commit(&self, commit: &ZoneCommit) -> Result<(), StoreError> {
-        let meta_bytes = match &commit.meta {
-            Some(meta) => Some(serde_json::to_vec(meta).map_err(|e| StoreError::ZoneMeta {
-                origin: meta.origin.clone(),
-                reason: e.to_string(),
-            })?),
-            None => None,
-        };
+        let mut meta = commit.meta.clone();
         // Group RRset writes by node: each node is read, merged and rewritten once.
         let mut nodes: BTreeMap<NodeKey, Vec<NodeChange<'_>>> = BTreeMap::new();
         for write in &commit.rrsets {
@@ -726,11 +740,31 @@ impl Store {
         // takes the same lock, so neither the nodes nor readiness change meanwhile.
         let index_ready = self.index.is_ready();
         let mut merged: Vec<WrittenNode> = Vec::with_capacity(nodes.len());
+        let mut changeset = commit
+            .journal
+            .map(|(from_serial, to_serial)| journal::Changeset {
+                from_serial,
+                to_serial,
+                ..journal::Changeset::default()
+            });
         for (node, changes) in &nodes {
             let current = self.node(node)?;
+            if let Some(changeset) = &mut changeset {
+                journal::diff_node(changeset, node.name_key(), current.as_ref(), changes)?;
+            }
             merged.push((node.stored(), merge_node(current.as_ref(), changes)));
         }
         let mut batch = sled::Batch::default();
+        if let (Some(changeset), Some(meta)) = (&changeset, &mut meta) {
+            self.journal_into(&mut batch, meta, changeset)?;
+        }
+        let meta_bytes = match &meta {
+            Some(meta) => Some(serde_json::to_vec(meta).map_err(|e| StoreError::ZoneMeta {
+                origin: meta.origin.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
         for (node_key, node) in &merged {
             match node {
                 Some(node) => batch.insert(node_key.as_slice(), seal(node_key, node)),
@@ -755,7 +789,7 @@ impl Store {
             self.sled()
                 .and_then(|sled| sled.nodes.apply_batch(batch).map_err(StoreError::from)),
         )?;
-        if let Some(meta) = &commit.meta {
+        if let Some(meta) = &meta {
             self.acknowledged.committed(&commit.origin_key, meta.serial);
         }
         // The index follows only once sled holds the commit.
@@ -771,6 +805,72 @@ impl Store {
             self.index.apply(changes);
         }
         Ok(())
+    }
+
+    /// Sets how much journal each zone keeps (from `[transfer]`).
+    pub fn set_journal_limits(&self, limits: journal::JournalLimits) {
+        *self
+            .journal_limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
+    /// Adds `changeset` to the zone's journal in `batch` and drops the
+    /// oldest changesets past the limits; updates the journal fields of `meta`.
+    fn journal_into(
+        &self,
+        batch: &mut sled::Batch,
+        meta: &mut ZoneMeta,
+        changeset: &journal::Changeset,
+    ) -> Result<(), StoreError> {
+        let limits = *self
+            .journal_limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry_key = |sequence: u64| {
+            let mut rest = zone_prefix(meta.id).to_vec();
+            rest.extend_from_slice(&sequence.to_be_bytes());
+            store_record_key(JOURNAL_TAG, &rest)
+        };
+        let encoded = journal::encode(changeset);
+        let key = entry_key(meta.journal_next);
+        meta.journal_bytes += encoded.len() as u64;
+        batch.insert(key.as_slice(), seal(&key, &encoded));
+        meta.journal_next += 1;
+        if meta.journal_first >= meta.journal_next {
+            meta.journal_first = meta.journal_next - 1;
+        }
+        let sled = self.sled()?;
+        while meta.journal_next - meta.journal_first > limits.max_changes.max(1)
+            || (meta.journal_bytes > limits.max_bytes && meta.journal_next - meta.journal_first > 1)
+        {
+            let oldest = entry_key(meta.journal_first);
+            let size = sled
+                .nodes
+                .get(&oldest)?
+                .map_or(0, |value| value.len().saturating_sub(4) as u64);
+            batch.remove(oldest);
+            meta.journal_bytes = meta.journal_bytes.saturating_sub(size);
+            meta.journal_first += 1;
+        }
+        Ok(())
+    }
+
+    /// The zone's journal, oldest changeset first.
+    pub fn journal(&self, zone_id: u32) -> Result<Vec<journal::Changeset>, StoreError> {
+        let prefix = store_record_key(JOURNAL_TAG, &zone_prefix(zone_id));
+        self.sled()?
+            .nodes
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (key, value) = item?;
+                let value = unseal(&key, value)?;
+                journal::decode(&value).ok_or_else(|| StoreError::Corrupt {
+                    key: data_encoding::HEXLOWER.encode(&key),
+                    reason: "a journal entry that does not decode",
+                })
+            })
+            .collect()
     }
 
     /// Makes everything committed so far durable. The fsync runs on tokio's
@@ -944,6 +1044,9 @@ mod tests {
             has_wildcards: false,
             identifiers: 0,
             last_change: None,
+            journal_first: 0,
+            journal_next: 0,
+            journal_bytes: 0,
         };
         let declared = key(1, "a.example.", 1);
         let commit = ZoneCommit {
@@ -958,6 +1061,7 @@ mod tests {
                 )),
             }],
             zonefile_keys: vec![(declared.clone(), true)],
+            journal: None,
         };
         store.commit(&commit).expect("commit");
         assert_eq!(store.zone_metas().expect("metas").len(), 1);
@@ -1157,6 +1261,9 @@ mod tests {
                     has_wildcards: false,
                     identifiers: 0,
                     last_change: Some(LastChange::now(ChangeSource::Admin)),
+                    journal_first: 0,
+                    journal_next: 0,
+                    journal_bytes: 0,
                 }),
                 ..ZoneCommit::default()
             };
@@ -1165,5 +1272,59 @@ mod tests {
         }
         let store = Store::open(dir.path(), 1 << 20).expect("reopen");
         assert_eq!(store.acknowledged_serials(), vec![(vec![7, 0], 41)]);
+    }
+
+    /// A journaled commit writes its changeset in the same batch, records
+    /// replaced RDATA as removed and added, and drops the oldest changesets
+    /// past the limit.
+    #[test]
+    fn journaled_commits_record_their_changes_and_keep_the_newest() {
+        let store = Store::temporary().expect("store");
+        store.set_journal_limits(journal::JournalLimits {
+            max_changes: 2,
+            max_bytes: 1 << 20,
+        });
+        let origin_key = name_key(&Name::from_ascii("example.").expect("name"));
+        let mut meta = ZoneMeta {
+            id: 1,
+            origin: "example.".into(),
+            serial: 1,
+            file_digest: String::new(),
+            cuts: vec![],
+            dnames: vec![],
+            has_wildcards: false,
+            identifiers: 0,
+            last_change: None,
+            journal_first: 0,
+            journal_next: 0,
+            journal_bytes: 0,
+        };
+        let target = key(1, "a.example.", 1);
+        for (serial, address) in [(2u32, 1u8), (3, 2), (4, 3)] {
+            meta.serial = serial;
+            let commit = ZoneCommit {
+                origin_key: origin_key.clone(),
+                meta: Some(meta.clone()),
+                rrsets: vec![RrsetWrite {
+                    key: target.clone(),
+                    value: Some(encode_rrset(
+                        RrsetOwner::Admin,
+                        60,
+                        &[vec![192, 0, 2, address]],
+                    )),
+                }],
+                zonefile_keys: vec![],
+                journal: Some((serial - 1, serial)),
+            };
+            store.commit(&commit).expect("commit");
+            meta = store.zone_meta(&origin_key).expect("meta").expect("stored");
+        }
+        let entries = store.journal(1).expect("journal");
+        assert_eq!(entries.len(), 2, "the oldest was dropped");
+        assert_eq!((entries[0].from_serial, entries[1].to_serial), (2, 4));
+        assert_eq!(entries[1].removed[0].rdata, vec![192, 0, 2, 2]);
+        assert_eq!(entries[1].added[0].rdata, vec![192, 0, 2, 3]);
+        assert_eq!((meta.journal_first, meta.journal_next), (1, 3));
+        assert!(store.verify().expect("verify").problems.is_empty());
     }
 }

@@ -26,8 +26,9 @@ use tracing::{info, warn};
 
 use crate::catalog::{Catalog, ServedZone};
 use crate::name_key::labels_from_name_key;
+use crate::store::journal::{self, JournalRecord};
 use crate::tsig::{RequestTsig, ResponseSigner, TsigKeys};
-use crate::wire::response::{Header, ResponseWriter, Section};
+use crate::wire::response::{Header, OptRecord, ResponseWriter, Section};
 use crate::wire::{CLASS_IN, name_from_wire, rcode, rtype};
 
 /// Largest transfer message (RFC 5936 §2.2 leaves it to the server; 16 KiB
@@ -134,6 +135,18 @@ struct TransferQuestion {
     qtype: u16,
     /// IXFR: the serial in the client's SOA (authority section).
     client_serial: Option<u32>,
+    /// The request had an OPT record: every reply carries one (RFC 6891 §7).
+    edns: bool,
+}
+
+impl TransferQuestion {
+    fn opt(&self) -> Option<OptRecord<'static>> {
+        self.edns.then_some(OptRecord {
+            udp_payload: crate::query::ADVERTISED_UDP_PAYLOAD,
+            dnssec_ok: false,
+            nsid: None,
+        })
+    }
 }
 
 fn read_question(message: &[u8]) -> Option<TransferQuestion> {
@@ -166,6 +179,7 @@ fn read_question(message: &[u8]) -> Option<TransferQuestion> {
                 })
         })
         .flatten();
+    let edns = crate::wire::request::parse(message).is_ok_and(|query| query.edns.is_some());
     Some(TransferQuestion {
         id,
         flags,
@@ -173,6 +187,7 @@ fn read_question(message: &[u8]) -> Option<TransferQuestion> {
         qname,
         qtype,
         client_serial,
+        edns,
     })
 }
 
@@ -307,6 +322,62 @@ impl Transfers {
         })
     }
 
+    /// The condensed difference from `client` to now, if the journal
+    /// reaches back to that serial. Read while admin writes are held, so
+    /// it ends exactly at the serial it names. Blocking.
+    fn incremental(
+        &self,
+        origin: &Name,
+        client: u32,
+    ) -> Result<Option<Incremental>, TransferError> {
+        let _writes_held = self.catalog.hold_writes_blocking();
+        let zone = self.catalog.zone(origin).ok_or(TransferError::ZoneGone)?;
+        let Some(run) = journal::since(self.catalog.store().journal(zone.id)?, client) else {
+            return Ok(None);
+        };
+        if run.last().map(|c| c.to_serial) != Some(zone.serial) {
+            return Ok(None);
+        }
+        let old_soa = run.first().and_then(|first| {
+            first
+                .removed
+                .iter()
+                .find(|r| r.record_type == rtype::SOA && r.name_key == zone.origin_key)
+                .map(|r| (r.ttl, r.rdata.clone()))
+        });
+        let (Some((old_ttl, old_rdata)), Some(new_rdata)) = (old_soa, zone.soa.rdatas().next())
+        else {
+            return Ok(None);
+        };
+        let new_soa: TransferRecord = (
+            zone.origin_wire.clone(),
+            rtype::SOA,
+            zone.soa.ttl(),
+            new_rdata.to_vec(),
+        );
+        let (removed, added) = journal::condense(&run);
+        let as_record = |r: JournalRecord| -> Option<TransferRecord> {
+            Some((
+                name_key_to_wire(&r.name_key)?,
+                r.record_type,
+                r.ttl,
+                r.rdata,
+            ))
+        };
+        let mut records = Vec::with_capacity(removed.len() + added.len() + 4);
+        records.push(new_soa.clone());
+        records.push((zone.origin_wire.clone(), rtype::SOA, old_ttl, old_rdata));
+        records.extend(removed.into_iter().filter_map(as_record));
+        records.push(new_soa.clone());
+        records.extend(added.into_iter().filter_map(as_record));
+        records.push(new_soa);
+        Ok(Some(Incremental {
+            records,
+            serial: zone.serial,
+            changesets: run.len(),
+        }))
+    }
+
     /// Answers one transfer request from `peer`, writing length-prefixed
     /// messages to `out`.
     pub async fn serve<W: AsyncWrite + Unpin>(
@@ -323,7 +394,7 @@ impl Transfers {
             let flags = request
                 .get(2..4)
                 .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-            let reply = bare_reply(id, flags, None, rcode::FORMERR);
+            let reply = bare_reply(id, flags, None, rcode::FORMERR, None);
             return send(out, &reply, write_timeout).await;
         };
         let verified = crate::tsig::verify_request(request, &self.keys, crate::tsig::now());
@@ -347,8 +418,13 @@ impl Transfers {
             }
         };
         let refuse = |rcode: u16, signer: &mut Option<ResponseSigner>| {
-            let mut reply =
-                bare_reply(question.id, question.flags, Some(&question.question), rcode);
+            let mut reply = bare_reply(
+                question.id,
+                question.flags,
+                Some(&question.question),
+                rcode,
+                question.opt(),
+            );
             if let Some(signer) = signer {
                 signer.sign(&mut reply, crate::tsig::now(), 0);
             }
@@ -385,11 +461,50 @@ impl Transfers {
                 zone.soa.ttl(),
                 zone.soa.rdatas(),
             );
-            let mut reply = writer.finish(header(question.id, question.flags), false, None);
+            let mut reply =
+                writer.finish(header(question.id, question.flags), false, question.opt());
             if let Some(signer) = &mut signer {
                 signer.sign(&mut reply, crate::tsig::now(), 0);
             }
             return send(out, &reply, write_timeout).await;
+        }
+        if question.qtype == rtype::IXFR
+            && let Some(client) = question.client_serial
+        {
+            let this = self.clone();
+            let journal_origin = origin.clone();
+            let incremental =
+                tokio::task::spawn_blocking(move || this.incremental(&journal_origin, client))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            match incremental {
+                Ok(Some(incremental)) => {
+                    let (serial, changesets) = (incremental.serial, incremental.changesets);
+                    let records = incremental.records.len();
+                    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+                    let builder = tokio::task::spawn_blocking(move || {
+                        build_messages(
+                            incremental.records.into_iter().map(Ok),
+                            &question,
+                            signer,
+                            &sender,
+                        )
+                    });
+                    while let Some(message) = receiver.recv().await {
+                        send(out, &message, write_timeout).await?;
+                    }
+                    builder
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))??;
+                    info!(%peer, zone = %origin, from = client, to = serial, changesets, records, "zone transferred (IXFR)");
+                    return Ok(());
+                }
+                // The journal does not reach back: the whole zone (RFC 1995 §4).
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(zone = %origin, error = %e, "journal unreadable; sending the whole zone")
+                }
+            }
         }
         let this = self.clone();
         let snapshot_origin = origin.clone();
@@ -410,7 +525,7 @@ impl Transfers {
         // here; the channel keeps a few in flight.
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
         let builder = tokio::task::spawn_blocking(move || {
-            build_messages(snapshot, &question, signer, &sender)
+            build_messages(axfr_records(snapshot), &question, signer, &sender)
         });
         let mut bytes = 0usize;
         let mut messages = 0usize;
@@ -447,7 +562,13 @@ fn header(id: u16, request_flags: u16) -> Header {
 }
 
 /// A reply with the question (if readable) and no records.
-fn bare_reply(id: u16, flags: u16, question: Option<&[u8]>, rcode: u16) -> Vec<u8> {
+fn bare_reply(
+    id: u16,
+    flags: u16,
+    question: Option<&[u8]>,
+    rcode: u16,
+    opt: Option<OptRecord<'_>>,
+) -> Vec<u8> {
     let mut writer = ResponseWriter::new(MESSAGE_LIMIT);
     if let Some(question) = question {
         writer.question(question);
@@ -462,7 +583,7 @@ fn bare_reply(id: u16, flags: u16, question: Option<&[u8]>, rcode: u16) -> Vec<u
             rcode,
         },
         false,
-        None,
+        opt,
     )
 }
 
@@ -481,62 +602,87 @@ async fn send<W: AsyncWrite + Unpin>(
         })?
 }
 
-/// Streams the snapshot as AXFR messages: SOA, every record, SOA.
+/// One record for a transfer message: owner (wire), type, TTL, RDATA.
+type TransferRecord = (Vec<u8>, u16, u32, Vec<u8>);
+
+/// Packs `records` into messages of at most 16 KiB (a record larger than
+/// that goes alone, up to 64 KiB), each signed when `signer` is set, and
+/// hands them to `sender` in order. The first message carries the question.
 fn build_messages(
-    snapshot: Snapshot,
+    records: impl Iterator<Item = std::io::Result<TransferRecord>>,
     question: &TransferQuestion,
     mut signer: Option<ResponseSigner>,
     sender: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> std::io::Result<()> {
-    let limit = MESSAGE_LIMIT - signer.as_ref().map_or(0, ResponseSigner::overhead);
-    let mut input = BufReader::with_capacity(1 << 16, snapshot.spool);
+    let limit = MESSAGE_LIMIT
+        - signer.as_ref().map_or(0, ResponseSigner::overhead)
+        - question.opt().map_or(0, |opt| opt.wire_len());
     let mut writer = ResponseWriter::new(limit);
     writer.question(&question.question);
     let finish = |writer: ResponseWriter, signer: &mut Option<ResponseSigner>| -> bool {
-        let mut message = writer.finish(header(question.id, question.flags), false, None);
+        let mut message = writer.finish(header(question.id, question.flags), false, question.opt());
         if let Some(signer) = signer {
             signer.sign(&mut message, crate::tsig::now(), 0);
         }
         sender.blocking_send(message).is_ok()
     };
-    let soa = snapshot.soa_rdata.as_slice();
-    let origin = snapshot.origin_wire.as_slice();
-    let put =
-        |writer: &mut ResponseWriter, owner: &[u8], record_type: u16, ttl: u32, rdata: &[u8]| {
-            writer
-                .rrset(
-                    Section::Answer,
-                    owner,
-                    record_type,
-                    ttl,
-                    std::iter::once(rdata),
-                )
-                .is_ok()
-        };
-    put(&mut writer, origin, rtype::SOA, snapshot.soa_ttl, soa);
-    let (mut owner, mut rdata) = (Vec::new(), Vec::new());
-    while let Some((record_type, ttl)) = read_spool(&mut input, &mut owner, &mut rdata)? {
-        if !put(&mut writer, &owner, record_type, ttl, &rdata) {
+    let put = |writer: &mut ResponseWriter, (owner, record_type, ttl, rdata): &TransferRecord| {
+        writer
+            .rrset(
+                Section::Answer,
+                owner,
+                *record_type,
+                *ttl,
+                std::iter::once(rdata.as_slice()),
+            )
+            .is_ok()
+    };
+    for record in records {
+        let record = record?;
+        if !put(&mut writer, &record) {
             let full = std::mem::replace(&mut writer, ResponseWriter::new(limit));
             if !finish(full, &mut signer) {
                 return Ok(());
             }
-            // A record larger than a 16 KiB message goes alone, up to 64 KiB.
-            if !put(&mut writer, &owner, record_type, ttl, &rdata) {
+            if !put(&mut writer, &record) {
                 writer = ResponseWriter::new(usize::from(u16::MAX) - 512);
-                put(&mut writer, &owner, record_type, ttl, &rdata);
+                put(&mut writer, &record);
             }
         }
     }
-    if !put(&mut writer, origin, rtype::SOA, snapshot.soa_ttl, soa) {
-        let full = std::mem::replace(&mut writer, ResponseWriter::new(limit));
-        if !finish(full, &mut signer) {
-            return Ok(());
-        }
-        put(&mut writer, origin, rtype::SOA, snapshot.soa_ttl, soa);
-    }
     finish(writer, &mut signer);
     Ok(())
+}
+
+/// The snapshot as AXFR records: SOA, every record, SOA.
+fn axfr_records(snapshot: Snapshot) -> impl Iterator<Item = std::io::Result<TransferRecord>> {
+    let soa: TransferRecord = (
+        snapshot.origin_wire.clone(),
+        rtype::SOA,
+        snapshot.soa_ttl,
+        snapshot.soa_rdata.clone(),
+    );
+    let mut input = BufReader::with_capacity(1 << 16, snapshot.spool);
+    let body = std::iter::from_fn(move || {
+        let (mut owner, mut rdata) = (Vec::new(), Vec::new());
+        match read_spool(&mut input, &mut owner, &mut rdata) {
+            Ok(Some((record_type, ttl))) => Some(Ok((owner, record_type, ttl, rdata))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    });
+    std::iter::once(Ok(soa.clone()))
+        .chain(body)
+        .chain(std::iter::once(Ok(soa)))
+}
+
+/// What changed between a client's serial and now, from the journal.
+struct Incremental {
+    /// IXFR records (RFC 1995 §4): new SOA, old SOA, removed, new SOA,
+    /// added, new SOA — the changesets condensed into one difference.
+    records: Vec<TransferRecord>,
+    serial: u32,
+    changesets: usize,
 }
 
 #[cfg(test)]

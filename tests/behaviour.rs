@@ -298,7 +298,7 @@ const CASES: &[Case] = &[
         additional: &[],
     },
     Case {
-        rfc: "RFC 5936 §2.2: AXFR is refused (no transfers offered)",
+        rfc: "RFC 5936 §2.2: AXFR is refused (no allow-transfer for the zone)",
         name: "example.test.",
         qtype: RecordType::AXFR,
         rcode: ResponseCode::Refused,

@@ -248,6 +248,11 @@ async fn knot_and_nsd_follow_a_mimidns_primary_over_axfr_with_tsig_and_notify() 
     .await
     .expect("notified transfers");
     eprintln!("1,000 writes in {writes:?}; both secondaries at serial {last} {caught_up:?} later");
+    let knot_text = std::fs::read_to_string(&knot_log).expect("knot log");
+    assert!(
+        knot_text.contains("IXFR, incoming") && knot_text.contains("finished"),
+        "Knot followed by IXFR:\n{knot_text}"
+    );
     let owner = format!(
         "{}._mimi.example.test.",
         mimidns::identifier::hash_identifier("+16505550999")
@@ -468,4 +473,178 @@ fn generated_keys_load_in_knot_and_mimidns_and_secrets_need_mode_0600() {
         String::from_utf8_lossy(&output.stderr).contains("no [[tsig-key]] defines"),
         "{output:?}"
     );
+}
+
+/// An IXFR request for the zone with the client's serial in the authority section.
+fn ixfr_request(serial: u32) -> Vec<u8> {
+    use hickory_proto::rr::rdata::SOA;
+    use hickory_proto::rr::{Name, RData, Record};
+    let mut message = query_message("example.test.", RecordType::IXFR, Ask::TCP_NO_EDNS);
+    let origin = Name::from_ascii("example.test.").expect("name");
+    let soa = SOA::new(
+        Name::from_ascii("ns1.example.test.").expect("name"),
+        Name::from_ascii("hostmaster.example.test.").expect("name"),
+        serial,
+        3600,
+        900,
+        604800,
+        120,
+    );
+    message
+        .authorities
+        .push(Record::from_rdata(origin, 300, RData::SOA(soa)));
+    message.to_vec().expect("encode")
+}
+
+/// Every message of a transfer until the SOA closes it.
+fn transfer_messages(to: SocketAddr, request: &[u8]) -> Vec<Message> {
+    let mut stream = TcpStream::connect(to).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut framed = (request.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(request);
+    stream.write_all(&framed).expect("write");
+    let mut messages: Vec<Message> = Vec::new();
+    let mut soas = 0;
+    let mut first_serial = None;
+    while let Some(bytes) = read_tcp_message(&mut stream) {
+        let message = Message::from_vec(&bytes).expect("decodes");
+        for record in &message.answers {
+            if let hickory_proto::rr::RData::SOA(soa) = &record.data {
+                soas += 1;
+                let first = *first_serial.get_or_insert(soa.serial);
+                // The transfer ends with the SOA it began with (after at
+                // least one more record, or at once for a single SOA).
+                if soas > 1 && soa.serial == first && record != &message.answers[0] {
+                    messages.push(message);
+                    return messages;
+                }
+            }
+        }
+        let single = message.answers.len() == 1 && soas == 1;
+        messages.push(message);
+        if single {
+            return messages;
+        }
+    }
+    messages
+}
+
+fn soa_serial(record: &hickory_proto::rr::Record) -> Option<u32> {
+    match &record.data {
+        hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    }
+}
+
+/// The journal: IXFR from a serial it still holds is the condensed
+/// difference (new SOA, old SOA, removed, new SOA, added, new SOA), written
+/// in the same commit as the data; from a serial older than the journal
+/// reaches (journal-max-changes) the whole zone; from the current serial
+/// the single SOA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ixfr_sends_the_condensed_journal_or_the_whole_zone() {
+    let server = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data"),
+        |config: &mut Config| {
+            config.journal_limits.max_changes = 5;
+            let mut policy = TransferPolicy::default();
+            policy.zones.insert(
+                "example.test".into(),
+                ZoneTransfer {
+                    allow: vec![TransferAcl::parse("127.0.0.1").expect("acl")],
+                    ..ZoneTransfer::default()
+                },
+            );
+            config.transfer = policy;
+        },
+    )
+    .await;
+    let service = AdminService::new(server.server.catalog.clone());
+    let start = server
+        .server
+        .catalog
+        .zones()
+        .values()
+        .next()
+        .expect("zone")
+        .serial;
+    for i in 0..10 {
+        service
+            .put_identifier("example.test", &format!("+1650555{i:04}"), &[mapping(i)])
+            .await
+            .expect("put");
+    }
+    // One identifier removed again, one changed: condensing must show only the net change.
+    service
+        .delete_identifier("example.test", "+16505550009")
+        .await
+        .expect("delete");
+    let last = service
+        .put_identifier("example.test", "+16505550008", &[mapping(80)])
+        .await
+        .expect("put")
+        .serial;
+    let address = server.address;
+    tokio::task::spawn_blocking(move || {
+        let recent = last - 3;
+        let messages = transfer_messages(address, &ixfr_request(recent));
+        let records: Vec<&hickory_proto::rr::Record> =
+            messages.iter().flat_map(|m| &m.answers).collect();
+        let serials: Vec<Option<u32>> = records.iter().map(|r| soa_serial(r)).collect();
+        assert_eq!(serials.first(), Some(&Some(last)), "new SOA first");
+        assert_eq!(serials.get(1), Some(&Some(recent)), "then the client's SOA");
+        assert_eq!(serials.last(), Some(&Some(last)), "new SOA last");
+        assert_eq!(
+            serials.iter().filter(|s| s.is_some()).count(),
+            4,
+            "{records:?}"
+        );
+        let texts: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        // Since `recent`: 7 and 8 published, 9 published and removed again, 8 changed.
+        assert!(texts.iter().any(|t| t.contains("ssi=user80")), "{texts:#?}");
+        assert!(
+            !texts.iter().any(|t| t.contains("ssi=user9")),
+            "added then removed cancels: {texts:#?}"
+        );
+
+        let old = transfer_messages(address, &ixfr_request(start));
+        let records: Vec<&hickory_proto::rr::Record> =
+            old.iter().flat_map(|m| &m.answers).collect();
+        assert_eq!(soa_serial(records[0]), Some(last));
+        assert_eq!(soa_serial(records[1]), None, "the whole zone, AXFR-style");
+        assert!(records.len() > 40);
+
+        let current = transfer_messages(address, &ixfr_request(last));
+        let records: Vec<&hickory_proto::rr::Record> =
+            current.iter().flat_map(|m| &m.answers).collect();
+        assert_eq!(records.len(), 1, "current: the single SOA");
+        assert_eq!(soa_serial(records[0]), Some(last));
+    })
+    .await
+    .expect("client");
+    let journal = server
+        .server
+        .catalog
+        .store()
+        .journal(
+            server
+                .server
+                .catalog
+                .zones()
+                .values()
+                .next()
+                .expect("zone")
+                .id,
+        )
+        .expect("journal");
+    assert_eq!(
+        journal.len(),
+        5,
+        "journal-max-changes keeps the newest five"
+    );
+    assert_eq!(journal.last().map(|c| c.to_serial), Some(last));
+    server.server.shutdown().await;
 }
