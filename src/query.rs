@@ -154,6 +154,23 @@ fn answer_query(
     if query.edns.is_some_and(|edns| edns.version > 0) {
         return bare(rcode::BADVERS, true);
     }
+    if query.opcode == request::OPCODE_NOTIFY {
+        // RFC 1996: this server is a primary only, so a NOTIFY changes
+        // nothing; it is answered (same ID, opcode NOTIFY, question echoed)
+        // so the sender stops retrying: REFUSED for a zone served here as
+        // primary, NOTAUTH for any other.
+        let served = crate::wire::name_from_wire(query.qname)
+            .and_then(|name| catalog.zone(&name.to_lowercase()))
+            .is_some();
+        return bare(
+            if served {
+                rcode::REFUSED
+            } else {
+                rcode::NOTAUTH
+            },
+            true,
+        );
+    }
     // RFC 8945 §5.2.1: no key is configured here, so every key is unknown:
     // NOTAUTH with TSIG error BADKEY, never an unsigned normal answer.
     if let Some(tsig) = &query.tsig {

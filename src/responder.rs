@@ -31,6 +31,8 @@ pub struct Responder {
     /// TSIG keys: a signed query with a known key is answered and signed
     /// (RFC 8945 §5.3), as secondaries' SOA checks are.
     keys: TsigKeys,
+    /// IXFR over UDP is answered from the transfer policy.
+    transfers: Option<Arc<crate::transfer::Transfers>>,
 }
 
 impl Responder {
@@ -46,7 +48,14 @@ impl Responder {
             limiter,
             log_queries,
             keys: TsigKeys::default(),
+            transfers: None,
         }
+    }
+
+    /// Answers IXFR over UDP for the zones `transfers` allows.
+    pub fn with_transfers(mut self, transfers: Arc<crate::transfer::Transfers>) -> Self {
+        self.transfers = Some(transfers);
+        self
     }
 
     /// Answers queries signed with these keys.
@@ -87,6 +96,20 @@ impl Responder {
                     counters.response(rcode::NOTAUTH);
                     return crate::tsig::error_reply(packet, error, &record, signer);
                 }
+            }
+        }
+        if transport == Transport::Udp
+            && let Some(transfers) = &self.transfers
+            && crate::transfer::is_transfer_request(packet)
+        {
+            let key = signer.as_ref().map(|s| s.key().name.clone());
+            if let Some(mut reply) = transfers.udp_ixfr(packet, client.ip(), key.as_deref()) {
+                if let Some(signer) = &mut signer {
+                    signer.sign(&mut reply, crate::tsig::now(), 0);
+                }
+                counters.query(crate::wire::rtype::IXFR);
+                counters.response(rcode::NOERROR);
+                return Some(reply);
             }
         }
         let answered = guarded(|| answer_packet(&self.catalog, &self.identity, packet, transport));

@@ -190,6 +190,12 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let mut tcp_addresses = Vec::new();
     let metrics = Arc::new(Metrics::new(catalog.clone()));
     let udp_counters = metrics.udp.clone();
+    let transfers = Arc::new(crate::transfer::Transfers::new(
+        catalog.clone(),
+        config.transfer.clone(),
+        config.tsig_keys.clone(),
+        config.data_dir.clone(),
+    ));
     let responder = Arc::new(
         Responder::new(
             catalog.clone(),
@@ -197,14 +203,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             Limiter::new(config.limits.clone()),
             config.log_queries,
         )
-        .with_tsig_keys(config.tsig_keys.clone()),
+        .with_tsig_keys(config.tsig_keys.clone())
+        .with_transfers(transfers.clone()),
     );
-    let transfers = Arc::new(crate::transfer::Transfers::new(
-        catalog.clone(),
-        config.transfer.clone(),
-        config.tsig_keys.clone(),
-        config.data_dir.clone(),
-    ));
     let tcp_shared = Arc::new(tcp::TcpShared {
         transfers: transfers.clone(),
         responder: responder.clone(),

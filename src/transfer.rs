@@ -378,6 +378,35 @@ impl Transfers {
         }))
     }
 
+    /// IXFR over UDP (RFC 1995 §2): the single SOA of the current version,
+    /// when the client may transfer the zone — a client that is behind then
+    /// asks again over TCP. `None` when it is not an IXFR or not allowed
+    /// (the query path answers REFUSED). `key`: the verified TSIG key, if any.
+    pub fn udp_ixfr(&self, request: &[u8], peer: IpAddr, key: Option<&str>) -> Option<Vec<u8>> {
+        let question = read_question(request).filter(|q| q.qtype == rtype::IXFR)?;
+        let origin = name_from_wire(&question.qname)?.to_lowercase();
+        let zone = self.catalog.zone(&origin)?;
+        let allowed = self
+            .policy
+            .for_zone(&origin)
+            .is_some_and(|zone| zone.allow.iter().any(|acl| acl.admits(peer, key)));
+        if !allowed {
+            return None;
+        }
+        let mut writer = ResponseWriter::new(512);
+        writer.question(&question.question);
+        writer
+            .rrset(
+                Section::Answer,
+                &zone.origin_wire,
+                rtype::SOA,
+                zone.soa.ttl(),
+                zone.soa.rdatas(),
+            )
+            .ok()?;
+        Some(writer.finish(header(question.id, question.flags), false, question.opt()))
+    }
+
     /// Answers one transfer request from `peer`, writing length-prefixed
     /// messages to `out`.
     pub async fn serve<W: AsyncWrite + Unpin>(

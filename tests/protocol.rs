@@ -228,13 +228,31 @@ fn random_packets_never_crash_or_stall_the_server() {
     });
 }
 
+/// NOTIFY (RFC 1996) is answered — opcode NOTIFY, same ID, question echoed —
+/// so a sender stops retrying: REFUSED for a zone served here as primary,
+/// NOTAUTH for another; other opcodes are NOTIMP, other classes REFUSED.
 #[test]
-fn other_opcodes_are_notimp_and_other_classes_refused() {
+fn notify_is_answered_other_opcodes_are_notimp_and_other_classes_refused() {
     on_server(|address| {
-        let mut notify = query_message("example.test.", RecordType::SOA, Ask::UDP);
-        notify.metadata.op_code = OpCode::Notify;
+        for (zone, rcode) in [
+            ("example.test.", ResponseCode::Refused),
+            ("elsewhere.example.", ResponseCode::NotAuth),
+        ] {
+            let mut notify = query_message(zone, RecordType::SOA, Ask::UDP);
+            notify.metadata.op_code = OpCode::Notify;
+            notify.metadata.authoritative = true;
+            let bytes = notify.to_vec().expect("encode");
+            let reply = Message::from_vec(&exchange_raw(address, &bytes, false).expect("reply"))
+                .expect("decodes");
+            assert_eq!(reply.metadata.response_code, rcode, "{zone}");
+            assert_eq!(reply.metadata.op_code, OpCode::Notify);
+            assert_eq!(reply.metadata.id, notify.metadata.id);
+            assert_eq!(reply.queries.len(), 1);
+        }
+        let mut update = query_message("example.test.", RecordType::SOA, Ask::UDP);
+        update.metadata.op_code = OpCode::Update;
         let reply = Message::from_vec(
-            &exchange_raw(address, &notify.to_vec().expect("encode"), false).expect("reply"),
+            &exchange_raw(address, &update.to_vec().expect("encode"), false).expect("reply"),
         )
         .expect("decodes");
         assert_eq!(reply.metadata.response_code, ResponseCode::NotImp);

@@ -617,6 +617,13 @@ async fn ixfr_sends_the_condensed_journal_or_the_whole_zone() {
         assert_eq!(soa_serial(records[1]), None, "the whole zone, AXFR-style");
         assert!(records.len() > 40);
 
+        // Over UDP (RFC 1995 §2): the single SOA, whatever the client has.
+        let udp = Message::from_vec(
+            &exchange_raw(address, &ixfr_request(recent), false).expect("UDP reply"),
+        )
+        .expect("decodes");
+        assert_eq!(udp.answers.len(), 1);
+        assert_eq!(soa_serial(&udp.answers[0]), Some(last));
         let current = transfer_messages(address, &ixfr_request(last));
         let records: Vec<&hickory_proto::rr::Record> =
             current.iter().flat_map(|m| &m.answers).collect();
@@ -646,5 +653,107 @@ async fn ixfr_sends_the_condensed_journal_or_the_whole_zone() {
         "journal-max-changes keeps the newest five"
     );
     assert_eq!(journal.last().map(|c| c.to_serial), Some(last));
+    server.server.shutdown().await;
+}
+
+/// AXFR while admin writes go on: every transfer is the zone at exactly
+/// the serial its SOA names — as many identifiers as were committed by then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axfr_during_writes_is_one_consistent_serial() {
+    const BASE: usize = 20_000;
+    let server = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::tempdir().expect("data"),
+        |config: &mut Config| {
+            let mut policy = TransferPolicy::default();
+            policy.zones.insert(
+                "example.test".into(),
+                ZoneTransfer {
+                    allow: vec![TransferAcl::parse("127.0.0.1").expect("acl")],
+                    ..ZoneTransfer::default()
+                },
+            );
+            config.transfer = policy;
+        },
+    )
+    .await;
+    let service = std::sync::Arc::new(AdminService::new(server.server.catalog.clone()));
+    // The base set in batches of 1,000 (one commit each).
+    for chunk in 0..BASE / 1000 {
+        let operations: Vec<_> = (0..1000)
+            .map(|i| mimidns::admin::api::BatchOperation::Put {
+                identifier: format!("+1212{:07}", chunk * 1000 + i),
+                mappings: vec![mapping(i)],
+            })
+            .collect();
+        service
+            .batch("example.test", &operations)
+            .await
+            .expect("batch");
+    }
+    let base_serial = server
+        .server
+        .catalog
+        .zones()
+        .values()
+        .next()
+        .expect("zone")
+        .serial;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (service, done) = (service.clone(), done.clone());
+        tokio::spawn(async move {
+            for i in 0..1500 {
+                service
+                    .put_identifier("example.test", &format!("+1313{i:07}"), &[mapping(i)])
+                    .await
+                    .expect("put");
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let address = server.address;
+    let transfers = tokio::task::spawn_blocking(move || {
+        let request = query_message("example.test.", RecordType::AXFR, Ask::TCP_NO_EDNS)
+            .to_vec()
+            .expect("encode");
+        // Transfer after transfer until the writer is done (and once more).
+        let mut last_round = false;
+        std::iter::from_fn(move || {
+            if last_round {
+                return None;
+            }
+            last_round = done.load(std::sync::atomic::Ordering::SeqCst);
+            Some(())
+        })
+        .map(|()| {
+            let messages = transfer_messages(address, &request);
+            let records: Vec<hickory_proto::rr::Record> =
+                messages.into_iter().flat_map(|m| m.answers).collect();
+            let serial = soa_serial(&records[0]).expect("SOA first");
+            let identifiers = records
+                .iter()
+                .filter(|r| {
+                    r.record_type() == RecordType::TXT
+                        && r.name.to_ascii().ends_with("._mimi.example.test.")
+                })
+                .map(|r| r.name.to_ascii())
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            (serial, identifiers)
+        })
+        .collect::<Vec<_>>()
+    })
+    .await
+    .expect("transfers");
+    writer.await.expect("writer");
+    for (serial, identifiers) in &transfers {
+        let committed = BASE + (serial - base_serial) as usize;
+        assert_eq!(
+            *identifiers, committed,
+            "AXFR at serial {serial} is not that serial's zone"
+        );
+    }
+    eprintln!("AXFRs during writes (serial, identifiers): {transfers:?}");
     server.server.shutdown().await;
 }

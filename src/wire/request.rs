@@ -137,6 +137,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Opcode NOTIFY (RFC 1996 §3).
+pub const OPCODE_NOTIFY: u8 = 4;
+
 /// Parses a query. See the module documentation for what is accepted.
 pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
     if packet.len() < 12 {
@@ -148,7 +151,8 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         return Err(Rejection::Drop);
     }
     let opcode = ((flags >> 11) & 0x0F) as u8;
-    if opcode != 0 {
+    // QUERY, and NOTIFY (RFC 1996), which has the same layout.
+    if opcode != 0 && opcode != OPCODE_NOTIFY {
         return Err(Rejection::NotImp { id, opcode });
     }
     let formerr = Rejection::FormErr {
