@@ -24,7 +24,7 @@ BIN=$ROOT/target/release/mimidns
 VIS=$ROOT/target/release/examples/write_visibility
 T=$W/transfer; rm -rf "$T"; mkdir -p "$T/knot/db" "$T/nsd" "$T/kk-primary/db" "$T/kk-secondary/db" "$T/results"
 now_ms() { date +%s%3N; }
-serial_of() { kdig +short +time=1 +retry=0 @127.0.0.1 -p "$1" bench.test SOA 2>/dev/null | awk '{print $3}'; }
+serial_of() { { kdig +short +time=1 +retry=0 @127.0.0.1 -p "$1" bench.test SOA 2>/dev/null || true; } | awk '{print $3}'; }
 wait_serial() {  # port serial -> ms waited
   local t0; t0=$(now_ms)
   for _ in $(seq 1 60000); do
@@ -124,8 +124,8 @@ KK_MS=$(( $(now_ms) - t0 ))
 echo "  serving serial $KSERIAL ${KK_MS} ms after start; Knot: $(axfr_line "$T/kk-secondary/log")"
 kill $SPID $PPID2; wait $SPID $PPID2 2>/dev/null || true
 
-echo "=== admin write -> visible on the Knot secondary (NOTIFY, IXFR), 1000 writes"
-VISIBLE=$(taskset -c 1 "$VIS" "$T/data/admin.sock" 127.0.0.1:5341 bench.test 1000)
+echo "=== admin write -> visible on the Knot secondary (NOTIFY, IXFR), ${WRITES:-100} writes"
+VISIBLE=$(taskset -c 1 "$VIS" "$T/data/admin.sock" 127.0.0.1:5341 bench.test "${WRITES:-100}")
 echo "  $VISIBLE"
 grep -c "IXFR, incoming.*finished" "$T/knot/log" | sed 's/^/  IXFR transfers Knot finished: /'
 kill $KPID; wait $KPID 2>/dev/null || true

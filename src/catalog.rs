@@ -550,20 +550,11 @@ fn reconcile_zone_file(
         .is_some_and(|meta| meta.file_digest == content.digest);
     let mut meta = match existing {
         Some(meta) => meta,
-        None => ZoneMeta {
-            id: store.allocate_zone_id()?,
-            origin: origin_text.clone(),
-            serial: content.soa_serial,
-            file_digest: String::new(),
-            cuts: Vec::new(),
-            dnames: Vec::new(),
-            has_wildcards: false,
-            identifiers: 0,
-            last_change: None,
-            journal_first: 0,
-            journal_next: 0,
-            journal_bytes: 0,
-        },
+        None => ZoneMeta::new(
+            store.allocate_zone_id()?,
+            origin_text.clone(),
+            content.soa_serial,
+        ),
     };
     let zone_id = meta.id;
     // Zone-file RRsets are keyed zone-relative (name key ‖ 0 ‖ type).

@@ -129,11 +129,30 @@ pub struct TcpRefusals {
     pub over_prefix_cap: AtomicU64,
 }
 
+/// Zone transfers and NOTIFYs (counted by `transfer` and `notify`).
+#[derive(Debug, Default)]
+pub struct TransferCounters {
+    pub axfr: AtomicU64,
+    pub ixfr_incremental: AtomicU64,
+    pub ixfr_current: AtomicU64,
+    /// Refused: not allowed, or the TSIG did not verify.
+    pub refused: AtomicU64,
+    pub notify_acknowledged: AtomicU64,
+    pub notify_failed: AtomicU64,
+}
+
+impl TransferCounters {
+    pub fn count(counter: &AtomicU64) {
+        bump(counter);
+    }
+}
+
 /// Every counter of one server.
 pub struct Metrics {
     workers: Mutex<Vec<(Transport, Arc<QueryCounters>)>>,
     pub udp: Arc<crate::transport::udp::UdpCounters>,
     pub tcp: Arc<TcpRefusals>,
+    pub transfers: Arc<TransferCounters>,
     admin_writes: Counter,
     admin_write_failures: Counter,
     admin_commit_seconds: Histogram,
@@ -161,6 +180,11 @@ pub struct Stats {
     pub udp_send_failed: u64,
     pub tcp_refused_global_cap: u64,
     pub tcp_refused_prefix_cap: u64,
+    pub transfers_axfr: u64,
+    pub transfers_ixfr: u64,
+    pub transfers_refused: u64,
+    pub notify_acknowledged: u64,
+    pub notify_failed: u64,
     pub admin_writes: u64,
     pub admin_write_failures: u64,
     pub index_ready: bool,
@@ -200,6 +224,7 @@ impl Metrics {
             workers: Mutex::new(Vec::new()),
             udp: Arc::default(),
             tcp: Arc::default(),
+            transfers: Arc::default(),
             admin_writes: Counter::default(),
             admin_write_failures: Counter::default(),
             // 100 µs to about 3 s: fsync latency on SSDs and disks alike.
@@ -275,6 +300,12 @@ impl Metrics {
             udp_send_failed: self.udp.send_failed.load(Ordering::Relaxed),
             tcp_refused_global_cap: self.tcp.over_global_cap.load(Ordering::Relaxed),
             tcp_refused_prefix_cap: self.tcp.over_prefix_cap.load(Ordering::Relaxed),
+            transfers_axfr: self.transfers.axfr.load(Ordering::Relaxed),
+            transfers_ixfr: self.transfers.ixfr_incremental.load(Ordering::Relaxed)
+                + self.transfers.ixfr_current.load(Ordering::Relaxed),
+            transfers_refused: self.transfers.refused.load(Ordering::Relaxed),
+            notify_acknowledged: self.transfers.notify_acknowledged.load(Ordering::Relaxed),
+            notify_failed: self.transfers.notify_failed.load(Ordering::Relaxed),
             admin_writes: self.admin_writes.get(),
             admin_write_failures: self.admin_write_failures.get(),
             index_ready: self.catalog.store().index_ready(),
@@ -457,6 +488,40 @@ impl Collector for Scrape {
                 (
                     vec![("reason", "prefix_cap".into())],
                     metrics.tcp.over_prefix_cap.load(Ordering::Relaxed),
+                ),
+            ],
+        )?;
+        let transfers = &metrics.transfers;
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter_family(
+            &mut encoder,
+            "transfers",
+            "Zone transfers answered: AXFR (also IXFR answered with the whole zone), IXFR with the journal's difference, IXFR from a current client, refused",
+            &[
+                (vec![("kind", "axfr".into())], read(&transfers.axfr)),
+                (
+                    vec![("kind", "ixfr".into())],
+                    read(&transfers.ixfr_incremental),
+                ),
+                (
+                    vec![("kind", "ixfr_current".into())],
+                    read(&transfers.ixfr_current),
+                ),
+                (vec![("kind", "refused".into())], read(&transfers.refused)),
+            ],
+        )?;
+        counter_family(
+            &mut encoder,
+            "notifies",
+            "NOTIFYs sent to secondaries: acknowledged, or given up after three tries",
+            &[
+                (
+                    vec![("result", "acknowledged".into())],
+                    read(&transfers.notify_acknowledged),
+                ),
+                (
+                    vec![("result", "failed".into())],
+                    read(&transfers.notify_failed),
                 ),
             ],
         )?;

@@ -128,6 +128,7 @@ pub fn spawn(
     catalog: Arc<Catalog>,
     policy: &TransferPolicy,
     keys: &TsigKeys,
+    counters: Arc<crate::metrics::TransferCounters>,
     shutdown: CancellationToken,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
@@ -180,6 +181,7 @@ pub fn spawn(
                 key.clone(),
                 shutdown.clone(),
             );
+            let counters = counters.clone();
             tasks.spawn(async move {
                 loop {
                     tokio::select! {
@@ -196,6 +198,9 @@ pub fn spawn(
                     };
                     if acknowledged {
                         info!(%target, zone = %origin, serial = ?current, "secondary notified");
+                        crate::metrics::TransferCounters::count(&counters.notify_acknowledged);
+                    } else {
+                        crate::metrics::TransferCounters::count(&counters.notify_failed);
                     }
                 }
             });

@@ -195,6 +195,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         config.transfer.clone(),
         config.tsig_keys.clone(),
         config.data_dir.clone(),
+        metrics.transfers.clone(),
     ));
     let responder = Arc::new(
         Responder::new(
@@ -243,6 +244,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         catalog.clone(),
         &config.transfer,
         &config.tsig_keys,
+        metrics.transfers.clone(),
         shutdown.clone(),
         &mut tasks,
     );

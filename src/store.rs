@@ -143,6 +143,26 @@ pub struct ZoneMeta {
     pub journal_bytes: u64,
 }
 
+impl ZoneMeta {
+    /// A zone new to the store: nothing below the apex known yet, no journal.
+    pub fn new(id: u32, origin: String, serial: u32) -> Self {
+        Self {
+            id,
+            origin,
+            serial,
+            file_digest: String::new(),
+            cuts: Vec::new(),
+            dnames: Vec::new(),
+            has_wildcards: false,
+            identifiers: 0,
+            last_change: None,
+            journal_first: 0,
+            journal_next: 0,
+            journal_bytes: 0,
+        }
+    }
+}
+
 /// When a zone last changed and what changed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastChange {
@@ -1285,20 +1305,7 @@ mod tests {
             max_bytes: 1 << 20,
         });
         let origin_key = name_key(&Name::from_ascii("example.").expect("name"));
-        let mut meta = ZoneMeta {
-            id: 1,
-            origin: "example.".into(),
-            serial: 1,
-            file_digest: String::new(),
-            cuts: vec![],
-            dnames: vec![],
-            has_wildcards: false,
-            identifiers: 0,
-            last_change: None,
-            journal_first: 0,
-            journal_next: 0,
-            journal_bytes: 0,
-        };
+        let mut meta = ZoneMeta::new(1, "example.".into(), 1);
         let target = key(1, "a.example.", 1);
         for (serial, address) in [(2u32, 1u8), (3, 2), (4, 3)] {
             meta.serial = serial;

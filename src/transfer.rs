@@ -121,6 +121,7 @@ pub enum TransferError {
 /// Answers transfer requests on TCP connections.
 pub struct Transfers {
     catalog: Arc<Catalog>,
+    counters: Arc<crate::metrics::TransferCounters>,
     policy: TransferPolicy,
     keys: TsigKeys,
     spool_dir: PathBuf,
@@ -266,9 +267,11 @@ impl Transfers {
         policy: TransferPolicy,
         keys: TsigKeys,
         spool_dir: PathBuf,
+        counters: Arc<crate::metrics::TransferCounters>,
     ) -> Self {
         Self {
             catalog,
+            counters,
             policy,
             keys,
             spool_dir,
@@ -440,6 +443,7 @@ impl Transfers {
             } => {
                 // RFC 8945 §5.2: NOTAUTH with the TSIG error; nothing else.
                 warn!(%peer, tsig_error = error, "transfer refused: the TSIG did not verify");
+                crate::metrics::TransferCounters::count(&self.counters.refused);
                 return match crate::tsig::error_reply(request, error, &record, signer) {
                     Some(reply) => send(out, &reply, write_timeout).await,
                     None => Ok(()),
@@ -473,6 +477,7 @@ impl Transfers {
         });
         if !allowed {
             info!(%peer, zone = %origin, key = ?key_name, "transfer refused: not in allow-transfer");
+            crate::metrics::TransferCounters::count(&self.counters.refused);
             let reply = refuse(rcode::REFUSED, &mut signer);
             return send(out, &reply, write_timeout).await;
         }
@@ -481,6 +486,7 @@ impl Transfers {
             && !crate::catalog::serial_greater(zone.serial, client)
         {
             // RFC 1995 §2: the client is current; the single SOA says so.
+            crate::metrics::TransferCounters::count(&self.counters.ixfr_current);
             let mut writer = ResponseWriter::new(MESSAGE_LIMIT);
             writer.question(&question.question);
             let _ = writer.rrset(
@@ -508,6 +514,7 @@ impl Transfers {
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
             match incremental {
                 Ok(Some(incremental)) => {
+                    crate::metrics::TransferCounters::count(&self.counters.ixfr_incremental);
                     let (serial, changesets) = (incremental.serial, incremental.changesets);
                     let records = incremental.records.len();
                     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
@@ -548,6 +555,7 @@ impl Transfers {
                 return send(out, &reply, write_timeout).await;
             }
         };
+        crate::metrics::TransferCounters::count(&self.counters.axfr);
         let started = std::time::Instant::now();
         let (serial, records) = (snapshot.serial, snapshot.records);
         // Messages are built on a blocking thread from the spool and sent

@@ -378,6 +378,27 @@ fn with_length(mac: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The MAC `tsig` should carry under `key`: over the request MAC (for a
+/// response), the message as it was before signing, and every TSIG variable.
+fn expected_mac(
+    key: &TsigKey,
+    message: &[u8],
+    tsig: &TsigRecord,
+    request_mac: Option<&[u8]>,
+) -> Vec<u8> {
+    let unsigned = unsigned_message(message, tsig);
+    let vars = variables(
+        &tsig.key_name,
+        &tsig.algorithm,
+        tsig.time_signed,
+        tsig.fudge,
+        tsig.error,
+        &tsig.other,
+    );
+    let prior = request_mac.map(with_length).unwrap_or_default();
+    key.algorithm.mac(&key.secret, &[&prior, &unsigned, &vars])
+}
+
 /// Checks a request's TSIG against `keys` at time `now`.
 pub fn verify_request(message: &[u8], keys: &TsigKeys, now: u64) -> RequestTsig {
     let Some(tsig) = find_tsig(message) else {
@@ -403,16 +424,7 @@ pub fn verify_request(message: &[u8], keys: &TsigKeys, now: u64) -> RequestTsig 
     if !key.algorithm.wire().eq_ignore_ascii_case(&tsig.algorithm) {
         return failed(error::BADKEY);
     }
-    let unsigned = unsigned_message(message, &tsig);
-    let vars = variables(
-        &tsig.key_name,
-        &tsig.algorithm,
-        tsig.time_signed,
-        tsig.fudge,
-        tsig.error,
-        &tsig.other,
-    );
-    let expected = key.algorithm.mac(&key.secret, &[&unsigned, &vars]);
+    let expected = expected_mac(key, message, &tsig, None);
     // RFC 8945 §5.2.2: a truncated MAC shorter than half (or 10 octets) is
     // refused; we accept only the full MAC. Compared in constant time.
     use subtle::ConstantTimeEq;
@@ -562,18 +574,7 @@ pub fn verify_response(message: &[u8], key: &TsigKey, request_mac: &[u8]) -> boo
     if !tsig.key_name.eq_ignore_ascii_case(&key.name_wire) || tsig.error != 0 {
         return false;
     }
-    let unsigned = unsigned_message(message, &tsig);
-    let vars = variables(
-        &tsig.key_name,
-        &tsig.algorithm,
-        tsig.time_signed,
-        tsig.fudge,
-        tsig.error,
-        &tsig.other,
-    );
-    let expected = key
-        .algorithm
-        .mac(&key.secret, &[&with_length(request_mac), &unsigned, &vars]);
+    let expected = expected_mac(key, message, &tsig, Some(request_mac));
     use subtle::ConstantTimeEq;
     tsig.mac.len() == expected.len() && bool::from(tsig.mac.ct_eq(&expected))
 }

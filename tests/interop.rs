@@ -19,19 +19,6 @@ const MIMIDNS_IP: &str = "127.0.0.2";
 const PARENT_IP: &str = "127.0.0.3";
 const RESOLVER_IP: &str = "127.0.0.4";
 
-fn in_private_netns() -> bool {
-    if std::env::var_os("MIMIDNS_NETNS").is_some_and(|v| v == "1") {
-        return true;
-    }
-    if std::env::var_os("MIMIDNS_SKIP_NETNS").is_some_and(|v| v == "1") {
-        eprintln!("skipped: needs root in a private network namespace (./test.sh as root)");
-        return false;
-    }
-    panic!(
-        "interop tests need a private network namespace: run ./test.sh as root, or set MIMIDNS_SKIP_NETNS=1"
-    );
-}
-
 const CHILD_ZONE: &str = "$TTL 300
 @     IN SOA ns1 hostmaster 2026010101 3600 900 604800 60
       IN NS  ns1

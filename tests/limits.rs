@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,19 +17,6 @@ use hickory_proto::rr::RecordType;
 use mimidns::admin::service::AdminService;
 use mimidns::config::Config;
 use mimidns::identifier::hash_identifier;
-use mimidns::mapping::Mapping;
-
-fn mapping() -> Mapping {
-    Mapping {
-        provider: "chat.example".into(),
-        ssi: "alice".into(),
-        target: "chat.example".into(),
-        port: None,
-        alpn: vec!["mimi".into()],
-        priority: 10,
-        tags: Vec::new(),
-    }
-}
 
 fn owner(identifier: &str) -> String {
     let label = hash_identifier(identifier).expect("hashes").label;
@@ -115,7 +101,7 @@ async fn enumerator_gets_at_most_the_budget_and_the_resolver_loses_nothing() {
     let real: Vec<String> = (0..50).map(|i| format!("+1415555{i:04}")).collect();
     for identifier in &real {
         service
-            .put_identifier("example.test", identifier, &[mapping()])
+            .put_identifier("example.test", identifier, &[sample_mapping("alice")])
             .await
             .expect("put");
     }
@@ -179,24 +165,13 @@ async fn enumerator_gets_at_most_the_budget_and_the_resolver_loses_nothing() {
     server.server.shutdown().await;
 }
 
-/// A TCP query from a given source address.
+/// A TCP query (TXT) from a given source address.
 fn ask_from(source: &str, to: SocketAddr, name: &str) -> Message {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let bind: SocketAddr = format!("{source}:0").parse().expect("address");
-    socket.bind(&bind.into()).expect("bind");
-    socket.connect(&to.into()).expect("connect");
-    let mut stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
     let query = query_message(name, RecordType::TXT, Ask::TCP)
         .to_vec()
         .expect("encode");
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
-    stream.write_all(&framed).expect("write");
-    Message::from_vec(&read_tcp_message(&mut stream).expect("reply")).expect("decodes")
+    let reply = tcp_exchange(&mut tcp_from(source, to), &query).expect("reply");
+    Message::from_vec(&reply).expect("decodes")
 }
 
 /// RRL: past the rate, every second limited UDP answer is an empty TC=1
@@ -257,27 +232,11 @@ async fn rrl_slips_and_drops_over_udp_and_spares_tcp_and_other_clients() {
     server.server.shutdown().await;
 }
 
-fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let bind: SocketAddr = format!("{source}:0").parse().expect("address");
-    socket.bind(&bind.into()).expect("bind");
-    socket.connect(&to.into()).expect("connect");
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
-    stream
-}
-
 fn query_on(stream: &mut TcpStream, name: &str) -> Option<Message> {
     let query = query_message(name, RecordType::A, Ask::TCP)
         .to_vec()
         .expect("encode");
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
-    stream.write_all(&framed).ok()?;
-    Message::from_vec(&read_tcp_message(stream)?).ok()
+    Message::from_vec(&tcp_exchange(stream, &query)?).ok()
 }
 
 /// One prefix may hold `max-connections-per-prefix` TCP connections; the
@@ -301,16 +260,16 @@ async fn tcp_connections_are_capped_per_prefix_and_queries_per_connection() {
     let address = server.address;
     let metrics = Arc::clone(&server.server.metrics);
     tokio::task::spawn_blocking(move || {
-        let mut first = connect_from("127.0.0.6", address);
-        let mut second = connect_from("127.0.0.6", address);
+        let mut first = tcp_from("127.0.0.6", address);
+        let mut second = tcp_from("127.0.0.6", address);
         assert!(query_on(&mut first, "host.example.test.").is_some());
         assert!(query_on(&mut second, "host.example.test.").is_some());
-        let mut third = connect_from("127.0.0.6", address);
+        let mut third = tcp_from("127.0.0.6", address);
         assert!(
             query_on(&mut third, "host.example.test.").is_none(),
             "a third connection from one prefix is closed"
         );
-        let mut elsewhere = connect_from("127.0.0.7", address);
+        let mut elsewhere = tcp_from("127.0.0.7", address);
         assert!(query_on(&mut elsewhere, "host.example.test.").is_some());
         // `first` has answered one query; two more, then it is closed.
         assert!(query_on(&mut first, "host.example.test.").is_some());
@@ -321,7 +280,7 @@ async fn tcp_connections_are_capped_per_prefix_and_queries_per_connection() {
         );
         // Its slot is free again: a new connection from the prefix works.
         std::thread::sleep(Duration::from_millis(100));
-        let mut again = connect_from("127.0.0.6", address);
+        let mut again = tcp_from("127.0.0.6", address);
         assert!(query_on(&mut again, "host.example.test.").is_some());
     })
     .await

@@ -14,7 +14,6 @@ use common::*;
 use hickory_proto::rr::RecordType;
 use mimidns::admin::service::AdminService;
 use mimidns::config::Config;
-use mimidns::mapping::Mapping;
 
 /// `GET path` over plain HTTP/1.0; the body.
 fn http_get(address: SocketAddr, path: &str) -> (String, String) {
@@ -78,15 +77,7 @@ async fn prometheus_endpoint_passes_promtool_and_counts_real_traffic() {
     let address = server.address;
     let service = AdminService::new(server.server.catalog.clone())
         .with_metrics(server.server.metrics.clone());
-    let mapping = Mapping {
-        provider: "chat.example".into(),
-        ssi: "alice".into(),
-        target: "chat.example".into(),
-        port: None,
-        alpn: vec!["mimi".into()],
-        priority: 10,
-        tags: Vec::new(),
-    };
+    let mapping = sample_mapping("alice");
     for i in 0..3 {
         service
             .put_identifier(
@@ -154,14 +145,7 @@ async fn prometheus_endpoint_passes_promtool_and_counts_real_traffic() {
         1.0
     );
     assert_eq!(sample(&after, "mimidns_index_ready"), 1.0);
-    let serial = server
-        .server
-        .catalog
-        .zones()
-        .values()
-        .next()
-        .expect("zone")
-        .serial;
+    let serial = zone_serial(&server.server);
     assert_eq!(
         sample(&after, "mimidns_zone_serial{zone=\"example.test.\"}"),
         f64::from(serial)

@@ -18,25 +18,11 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use mimidns::admin::service::AdminService;
 use mimidns::config::Config;
-use mimidns::mapping::Mapping;
 use mimidns::transfer::{TransferAcl, TransferPolicy, ZoneTransfer};
 use mimidns::tsig::{TsigKey, TsigKeys};
 
 const SECRET: &str = "bWltaWRucy10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmJ5dGVz";
 const WRONG: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy1zZWNy";
-
-fn in_private_netns() -> bool {
-    if std::env::var_os("MIMIDNS_NETNS").is_some_and(|v| v == "1") {
-        return true;
-    }
-    if std::env::var_os("MIMIDNS_SKIP_NETNS").is_some_and(|v| v == "1") {
-        eprintln!("skipped: needs root in a private network namespace (./test.sh as root)");
-        return false;
-    }
-    panic!(
-        "transfer tests need a private network namespace: run ./test.sh as root, or set MIMIDNS_SKIP_NETNS=1"
-    );
-}
 
 fn spawn(program: &Path, args: &[&str], log: &Path, name: &'static str) -> Daemon {
     let child = Command::new(program)
@@ -117,16 +103,26 @@ fn axfr(address: SocketAddr, key: Option<&str>) -> Vec<String> {
     records
 }
 
-fn mapping(i: usize) -> Mapping {
-    Mapping {
-        provider: "chat.example".into(),
-        ssi: format!("user{i}"),
-        target: "host.example.test".into(),
-        port: None,
-        alpn: vec!["mimi".into()],
-        priority: 10,
-        tags: Vec::new(),
-    }
+fn mapping(i: usize) -> mimidns::mapping::Mapping {
+    sample_mapping(&format!("user{i}"))
+}
+
+/// Transfer settings for example.test: these `allow-transfer` entries,
+/// NOTIFY targets and NOTIFY key.
+fn allow(entries: &[&str], notify: Vec<SocketAddr>, notify_key: Option<&str>) -> TransferPolicy {
+    let mut zones = std::collections::BTreeMap::new();
+    zones.insert(
+        "example.test".to_string(),
+        ZoneTransfer {
+            allow: entries
+                .iter()
+                .map(|entry| TransferAcl::parse(entry).expect("acl"))
+                .collect(),
+            notify,
+            notify_key: notify_key.map(str::to_string),
+        },
+    );
+    TransferPolicy { zones }
 }
 
 fn address(ip: &str) -> SocketAddr {
@@ -146,16 +142,11 @@ async fn knot_and_nsd_follow_a_mimidns_primary_over_axfr_with_tsig_and_notify() 
         tempfile::tempdir().expect("data"),
         |config: &mut Config| {
             config.tsig_keys = TsigKeys::new(vec![key]);
-            let mut policy = TransferPolicy::default();
-            policy.zones.insert(
-                "example.test".into(),
-                ZoneTransfer {
-                    allow: vec![TransferAcl::parse("127.0.0.0/8 key:xfr.key").expect("acl")],
-                    notify: vec![knot_address, nsd_address],
-                    notify_key: Some("xfr.key".into()),
-                },
+            config.transfer = allow(
+                &["127.0.0.0/8 key:xfr.key"],
+                vec![knot_address, nsd_address],
+                Some("xfr.key"),
             );
-            config.transfer = policy;
         },
     )
     .await;
@@ -210,14 +201,7 @@ async fn knot_and_nsd_follow_a_mimidns_primary_over_axfr_with_tsig_and_notify() 
             "nsd",
         ),
     ];
-    let first_serial = server
-        .server
-        .catalog
-        .zones()
-        .values()
-        .next()
-        .expect("zone")
-        .serial;
+    let first_serial = zone_serial(&server.server);
     let (kl, nl) = (knot_log.clone(), nsd_log.clone());
     tokio::task::spawn_blocking(move || {
         wait_serial(knot_address, first_serial, "Knot", &kl);
@@ -282,31 +266,26 @@ async fn knot_and_nsd_follow_a_mimidns_primary_over_axfr_with_tsig_and_notify() 
     assert!(ours.len() > 2000, "{} records", ours.len());
     assert_eq!(knot, ours, "Knot's copy differs from the primary");
     assert_eq!(nsd, ours, "NSD's copy differs from the primary");
+    let stats = server.server.metrics.stats();
+    assert!(
+        stats.transfers_axfr >= 3 && stats.transfers_ixfr >= 1,
+        "{stats:?}"
+    );
+    assert!(stats.notify_acknowledged >= 2, "{stats:?}");
     drop(daemons);
     server.server.shutdown().await;
 }
 
 /// A raw AXFR over TCP from `source`, optionally signed; the first reply.
 fn raw_axfr(source: &str, to: SocketAddr, key: Option<&TsigKey>) -> Message {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let bind: SocketAddr = format!("{source}:0").parse().expect("address");
-    socket.bind(&bind.into()).expect("bind");
-    socket.connect(&to.into()).expect("connect");
-    let mut stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
     let mut query = query_message("example.test.", RecordType::AXFR, Ask::TCP_NO_EDNS)
         .to_vec()
         .expect("encode");
     if let Some(key) = key {
         mimidns::tsig::sign_request(&mut query, key, mimidns::tsig::now());
     }
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&query);
-    stream.write_all(&framed).expect("write");
-    Message::from_vec(&read_tcp_message(&mut stream).expect("a reply")).expect("decodes")
+    let reply = tcp_exchange(&mut tcp_from(source, to), &query).expect("a reply");
+    Message::from_vec(&reply).expect("decodes")
 }
 
 /// Transfers are refused by default, without the key, with a wrong key
@@ -326,15 +305,7 @@ async fn transfers_are_refused_unless_address_and_key_are_allowed() {
             config.tsig_keys = TsigKeys::new(vec![
                 TsigKey::new("xfr.key", "hmac-sha256", SECRET).expect("key"),
             ]);
-            let mut policy = TransferPolicy::default();
-            policy.zones.insert(
-                "example.test".into(),
-                ZoneTransfer {
-                    allow: vec![TransferAcl::parse("127.0.0.1 key:xfr.key").expect("acl")],
-                    ..ZoneTransfer::default()
-                },
-            );
-            config.transfer = policy;
+            config.transfer = allow(&["127.0.0.1 key:xfr.key"], Vec::new(), None);
         },
     )
     .await;
@@ -550,27 +521,12 @@ async fn ixfr_sends_the_condensed_journal_or_the_whole_zone() {
         tempfile::tempdir().expect("data"),
         |config: &mut Config| {
             config.journal_limits.max_changes = 5;
-            let mut policy = TransferPolicy::default();
-            policy.zones.insert(
-                "example.test".into(),
-                ZoneTransfer {
-                    allow: vec![TransferAcl::parse("127.0.0.1").expect("acl")],
-                    ..ZoneTransfer::default()
-                },
-            );
-            config.transfer = policy;
+            config.transfer = allow(&["127.0.0.1"], Vec::new(), None);
         },
     )
     .await;
     let service = AdminService::new(server.server.catalog.clone());
-    let start = server
-        .server
-        .catalog
-        .zones()
-        .values()
-        .next()
-        .expect("zone")
-        .serial;
+    let start = zone_serial(&server.server);
     for i in 0..10 {
         service
             .put_identifier("example.test", &format!("+1650555{i:04}"), &[mapping(i)])
@@ -665,15 +621,7 @@ async fn axfr_during_writes_is_one_consistent_serial() {
         &repo_path("tests/zones"),
         tempfile::tempdir().expect("data"),
         |config: &mut Config| {
-            let mut policy = TransferPolicy::default();
-            policy.zones.insert(
-                "example.test".into(),
-                ZoneTransfer {
-                    allow: vec![TransferAcl::parse("127.0.0.1").expect("acl")],
-                    ..ZoneTransfer::default()
-                },
-            );
-            config.transfer = policy;
+            config.transfer = allow(&["127.0.0.1"], Vec::new(), None);
         },
     )
     .await;
@@ -691,14 +639,7 @@ async fn axfr_during_writes_is_one_consistent_serial() {
             .await
             .expect("batch");
     }
-    let base_serial = server
-        .server
-        .catalog
-        .zones()
-        .values()
-        .next()
-        .expect("zone")
-        .serial;
+    let base_serial = zone_serial(&server.server);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (service, done) = (service.clone(), done.clone());

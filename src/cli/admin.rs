@@ -762,6 +762,14 @@ fn print_stats(stats: &crate::metrics::Stats) {
         stats.tcp_refused_global_cap, stats.tcp_refused_prefix_cap
     );
     println!(
+        "transfers:     {} AXFR, {} IXFR, {} refused; NOTIFY {} acknowledged, {} failed",
+        stats.transfers_axfr,
+        stats.transfers_ixfr,
+        stats.transfers_refused,
+        stats.notify_acknowledged,
+        stats.notify_failed
+    );
+    println!(
         "admin writes:  {} ({} failed)",
         stats.admin_writes, stats.admin_write_failures
     );

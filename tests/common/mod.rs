@@ -244,3 +244,66 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Whether the test runs in the private network namespace of `./test.sh`;
+/// outside it, fails with instructions unless MIMIDNS_SKIP_NETNS=1 says to
+/// skip (then `false`).
+pub fn in_private_netns() -> bool {
+    if std::env::var_os("MIMIDNS_NETNS").is_some_and(|v| v == "1") {
+        return true;
+    }
+    if std::env::var_os("MIMIDNS_SKIP_NETNS").is_some_and(|v| v == "1") {
+        eprintln!("skipped: needs root in a private network namespace (./test.sh as root)");
+        return false;
+    }
+    panic!(
+        "this test needs a private network namespace: run ./test.sh as root, or set MIMIDNS_SKIP_NETNS=1"
+    );
+}
+
+/// A TCP connection to `to` from the loopback address `source` (a client of
+/// its own to the rate limiter and the transfer ACLs).
+pub fn tcp_from(source: &str, to: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let bind: SocketAddr = format!("{source}:0").parse().expect("address");
+    socket.bind(&bind.into()).expect("bind");
+    socket.connect(&to.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    stream
+}
+
+/// Writes `message` framed for TCP and reads one framed reply.
+pub fn tcp_exchange(stream: &mut TcpStream, message: &[u8]) -> Option<Vec<u8>> {
+    let mut framed = (message.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(message);
+    stream.write_all(&framed).ok()?;
+    read_tcp_message(stream)
+}
+
+/// One mapping to chat.example for user `ssi`.
+pub fn sample_mapping(ssi: &str) -> mimidns::mapping::Mapping {
+    mimidns::mapping::Mapping {
+        provider: "chat.example".into(),
+        ssi: ssi.into(),
+        target: "host.example.test".into(),
+        port: None,
+        alpn: vec!["mimi".into()],
+        priority: 10,
+        tags: Vec::new(),
+    }
+}
+
+/// The serial of the (first) zone a test server serves.
+pub fn zone_serial(server: &RunningServer) -> u32 {
+    server
+        .catalog
+        .zones()
+        .values()
+        .next()
+        .expect("a served zone")
+        .serial
+}
