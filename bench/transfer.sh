@@ -53,10 +53,11 @@ CONF
 TOKIO_WORKER_THREADS=1 taskset -c 0 "$BIN" serve --config "$T/mimidns.toml" & MPID=$!
 for _ in $(seq 1 500); do [ -n "$(serial_of 5330)" ] && break; sleep 0.02; done
 echo "=== import of $N identifiers into the mimidns primary"
-taskset -c 1 "$BIN" admin --socket "$T/data/admin.sock" import "$W/import.ndjson" 2>&1 | tail -1
+taskset -c 1 "$BIN" admin --socket "$T/data/admin.sock" import "$W/import.ndjson" 2>&1 | tail -1 || true
 SERIAL=$(serial_of 5330)
 echo "primary at serial $SERIAL"
 
+if [ -z "${ONLY_QPS:-}" ]; then  # ONLY_QPS=1: just the last measurement
 knot_conf() {  # dir port primary-port|"" zonefile|""
   {
     printf 'server:\n    listen: 127.0.0.1@%s\n    rundir: %s\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n' "$2" "$1"
@@ -130,12 +131,14 @@ echo "  $VISIBLE"
 grep -c "IXFR, incoming.*finished" "$T/knot/log" | sed 's/^/  IXFR transfers Knot finished: /'
 kill $KPID; wait $KPID 2>/dev/null || true
 
+fi
 echo "=== primary UDP QPS idle, then while full transfers run back to back"
 taskset -c 1 dnsperf -s 127.0.0.1 -p 5330 -d "$W/queries.txt" -l "$SECS" -c 10 -q 100 -S 5 > "$T/results/idle.txt" 2>&1 || true
 IDLE=$(awk '/Queries per second/{printf "%.0f", $4}' "$T/results/idle.txt")
 ( end=$(( $(date +%s) + SECS + 2 )); n=0
   while [ "$(date +%s)" -lt "$end" ]; do
-    taskset -c 1 kdig +noall @127.0.0.1 -p 5330 bench.test AXFR > /dev/null 2>&1 || true; n=$((n + 1))
+    # The client at the lowest priority: dnsperf shares its core.
+    nice -n 19 taskset -c 1 kdig +noall @127.0.0.1 -p 5330 bench.test AXFR > /dev/null 2>&1 || true; n=$((n + 1))
   done; echo "$n" > "$T/results/axfr-count" ) &
 XPID=$!
 sleep 1
@@ -144,4 +147,4 @@ BUSY=$(awk '/Queries per second/{printf "%.0f", $4}' "$T/results/busy.txt")
 wait $XPID
 echo "  idle $IDLE QPS; during transfers $BUSY QPS ($(cat "$T/results/axfr-count") AXFRs); ratio $(awk -v a="$BUSY" -v b="$IDLE" 'BEGIN{printf "%.2f", a/b}')"
 kill $MPID; wait $MPID 2>/dev/null || true
-echo "summary: AXFR of $N identifiers: mimidns->Knot ${KNOT_MS} ms, mimidns->NSD ${NSD_MS} ms, Knot->Knot ${KK_MS} ms (start to serving, incl. the secondary's own load)"
+[ -n "${ONLY_QPS:-}" ] || echo "summary: AXFR of $N identifiers: mimidns->Knot ${KNOT_MS} ms, mimidns->NSD ${NSD_MS} ms, Knot->Knot ${KK_MS} ms (start to serving, incl. the secondary's own load)"

@@ -508,17 +508,16 @@ impl Transfers {
         {
             let this = self.clone();
             let journal_origin = origin.clone();
-            let incremental =
-                tokio::task::spawn_blocking(move || this.incremental(&journal_origin, client))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let incremental = in_background(move || this.incremental(&journal_origin, client))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             match incremental {
                 Ok(Some(incremental)) => {
                     crate::metrics::TransferCounters::count(&self.counters.ixfr_incremental);
                     let (serial, changesets) = (incremental.serial, incremental.changesets);
                     let records = incremental.records.len();
                     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-                    let builder = tokio::task::spawn_blocking(move || {
+                    let builder = in_background(move || {
                         build_messages(
                             incremental.records.into_iter().map(Ok),
                             &question,
@@ -544,7 +543,7 @@ impl Transfers {
         }
         let this = self.clone();
         let snapshot_origin = origin.clone();
-        let snapshot = tokio::task::spawn_blocking(move || this.snapshot(&snapshot_origin))
+        let snapshot = in_background(move || this.snapshot(&snapshot_origin))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let snapshot = match snapshot {
@@ -561,7 +560,7 @@ impl Transfers {
         // Messages are built on a blocking thread from the spool and sent
         // here; the channel keeps a few in flight.
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-        let builder = tokio::task::spawn_blocking(move || {
+        let builder = in_background(move || {
             build_messages(axfr_records(snapshot), &question, signer, &sender)
         });
         let mut bytes = 0usize;
@@ -585,6 +584,36 @@ impl Transfers {
             "zone transferred (AXFR)"
         );
         Ok(())
+    }
+}
+
+/// Nice value of the threads that copy and pack transfers.
+const TRANSFER_NICE: i32 = 10;
+
+/// Runs `work` on a thread of its own at a lower scheduling priority:
+/// transfers are bulk work, and on a busy core the query path must win
+/// (a shared tokio blocking thread is not used, so its priority never
+/// leaks to other work). Resolves with the result.
+fn in_background<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, std::io::Error>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("mimidns-transfer".into())
+        .spawn(move || {
+            // SAFETY: gettid and setpriority on the calling thread only; on
+            // Linux a thread's nice value is its own.
+            unsafe {
+                let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, thread, TRANSFER_NICE);
+            }
+            let _ = sender.send(work());
+        });
+    async move {
+        spawned?;
+        receiver
+            .await
+            .map_err(|_| std::io::Error::other("the transfer thread ended early"))
     }
 }
 
