@@ -32,6 +32,7 @@ use crate::config::{DiscoveryPolicy, DiscoverySettings};
 pub const DEFAULT_CACHE_ENTRIES: usize = 0;
 use crate::name_key::{name_key, push_label};
 use crate::rrset::{RrsetOwner, StoredRrset, encode_rrset};
+use crate::store::journal::JournalRecord;
 use crate::store::{
     ChangeSource, LastChange, NodeKey, RrsetKey, RrsetWrite, Store, StoreError, StoreProblem,
     ZoneCommit, ZoneMeta,
@@ -71,6 +72,14 @@ pub enum CatalogError {
         "[[discovery.zone]] origin = \"{0}\" names no zone file (<origin>.zone) in the zones directory"
     )]
     UnknownOverride(String),
+    #[error(
+        "zone {0} is configured as a secondary (transfer.zone primary = …) but also has a zone file; remove one"
+    )]
+    SecondaryWithFile(String),
+    #[error("the transfer of {0} is not a zone: {1}")]
+    BadTransfer(String, &'static str),
+    #[error("zone {0} is a secondary; its content comes from its primary")]
+    SecondaryZone(String),
 }
 
 /// What the query path knows about one served zone.
@@ -190,6 +199,26 @@ pub struct Catalog {
     answer_cache: AnswerCache,
     /// Bumped after every durable change of any zone (NOTIFY watches it).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Zones this server is a secondary for (origin keys): their content
+    /// comes only from transfers; admin writes are refused.
+    secondaries: std::collections::HashMap<Vec<u8>, SecondaryState>,
+}
+
+/// What the catalog keeps for a zone it is a secondary for.
+#[derive(Debug, Default)]
+pub struct SecondaryState {
+    /// Wakes the zone's refresh task (an incoming NOTIFY).
+    pub refresh: tokio::sync::Notify,
+    /// Past EXPIRE without contact with the primary: answered SERVFAIL.
+    pub expired: std::sync::atomic::AtomicBool,
+}
+
+/// A transfer received from a primary, to install in one commit.
+pub enum IncomingTransfer {
+    /// The whole zone (AXFR, or IXFR answered in AXFR form).
+    Full(Vec<JournalRecord>),
+    /// An IXFR difference (condensed or a sequence, applied in order).
+    Incremental(Vec<(Vec<JournalRecord>, Vec<JournalRecord>)>),
 }
 
 impl Catalog {
@@ -200,8 +229,22 @@ impl Catalog {
         zones_dir: &Path,
         policy: &DiscoveryPolicy,
     ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
+        Self::load_files(store, zones_dir, policy, false)
+    }
+
+    /// [`Catalog::load`]; with `may_be_empty` (a server with secondary
+    /// zones) a zones directory without zone files is no error.
+    pub fn load_files(
+        store: Store,
+        zones_dir: &Path,
+        policy: &DiscoveryPolicy,
+        may_be_empty: bool,
+    ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
         check_acknowledged(&store)?;
-        let (zones, reports) = load_zones(&store, zones_dir, policy, &ZoneMap::new())?;
+        let (zones, reports) = match load_zones(&store, zones_dir, policy, &ZoneMap::new()) {
+            Err(CatalogError::NoZones(_)) if may_be_empty => (ZoneMap::new(), Vec::new()),
+            other => other?,
+        };
         for (origin_key, meta) in store.zone_metas()? {
             if !zones.contains_key(&origin_key) {
                 warn!(zone = %meta.origin, "zone is in the store but has no zone file; it is not served");
@@ -214,6 +257,7 @@ impl Catalog {
             write_lock: tokio::sync::Mutex::new(()),
             answer_cache: AnswerCache::new(DEFAULT_CACHE_ENTRIES),
             changes: tokio::sync::watch::Sender::new(0),
+            secondaries: std::collections::HashMap::new(),
         };
         Ok((catalog, reports))
     }
@@ -234,20 +278,134 @@ impl Catalog {
     ) -> Result<Vec<ZoneLoadReport>, CatalogError> {
         let _guard = self.write_lock.lock().await;
         let current = self.zones.load_full();
+        let current_for_secondaries = current.clone();
+        let may_be_empty = !self.secondaries.is_empty();
         let (store, dir, policy) = (self.store.clone(), zones_dir.to_path_buf(), policy.clone());
-        let (zones, reports) =
-            tokio::task::spawn_blocking(move || load_zones(&store, &dir, &policy, &current))
-                .await
-                .map_err(|e| {
-                    StoreError::Sled(sled::Error::ReportableBug(format!(
-                        "reload task failed: {e}"
-                    )))
-                })??;
+        let (zones, reports) = tokio::task::spawn_blocking(move || {
+            match load_zones(&store, &dir, &policy, &current) {
+                Err(CatalogError::NoZones(_)) if may_be_empty => Ok((ZoneMap::new(), Vec::new())),
+                other => other,
+            }
+        })
+        .await
+        .map_err(|e| {
+            StoreError::Sled(sled::Error::ReportableBug(format!(
+                "reload task failed: {e}"
+            )))
+        })??;
+        // Secondary zones have no file: they stay as transfers left them.
+        let mut zones = zones;
+        for origin_key in self.secondaries.keys() {
+            if let Some(zone) = current_for_secondaries.get(origin_key) {
+                zones.insert(origin_key.clone(), zone.clone());
+            }
+        }
         self.zones.store(Arc::new(zones));
         self.answer_cache.invalidate();
         self.store.flush().await?;
         self.announce_change();
         Ok(reports)
+    }
+
+    /// Declares the zones this server is a secondary for. Those the store
+    /// already holds (an earlier transfer) are served at once; the others
+    /// once their first transfer is in. A zone file for one is an error.
+    pub fn with_secondaries(
+        mut self,
+        origins: &[(Name, DiscoverySettings)],
+    ) -> Result<Self, CatalogError> {
+        let mut map = ZoneMap::clone(&self.zones.load());
+        for (origin, discovery) in origins {
+            let key = name_key(origin);
+            if map.contains_key(&key) {
+                return Err(CatalogError::SecondaryWithFile(origin.to_string()));
+            }
+            if let Some(meta) = self.store.zone_meta(&key)? {
+                let zone = served_zone(&self.store, origin, &meta, discovery.clone())?;
+                map.insert(key.clone(), Arc::new(zone));
+            }
+            self.secondaries.insert(key, SecondaryState::default());
+        }
+        self.zones.store(Arc::new(map));
+        Ok(self)
+    }
+
+    /// The secondary state of a zone, if this server is its secondary.
+    pub fn secondary(&self, origin: &Name) -> Option<&SecondaryState> {
+        self.secondaries.get(&name_key(origin))
+    }
+
+    /// Whether `qname` falls in a secondary zone past its EXPIRE (the query
+    /// path answers SERVFAIL for it, RFC 1035 §4.3.5).
+    pub fn in_expired_zone(&self, qname: &Name) -> bool {
+        self.secondaries.iter().any(|(origin_key, state)| {
+            state.expired.load(std::sync::atomic::Ordering::Relaxed)
+                && name_key(qname).starts_with(origin_key)
+        })
+    }
+
+    /// Marks a secondary zone expired (no contact with the primary for
+    /// EXPIRE: it leaves the zone map and its names get SERVFAIL) or
+    /// current again (served from the store as the last transfer left it).
+    pub fn set_expired(
+        &self,
+        origin: &Name,
+        discovery: &DiscoverySettings,
+        expired: bool,
+    ) -> Result<(), CatalogError> {
+        let Some(state) = self.secondary(origin) else {
+            return Ok(());
+        };
+        let was = state
+            .expired
+            .swap(expired, std::sync::atomic::Ordering::SeqCst);
+        if was == expired {
+            return Ok(());
+        }
+        let key = name_key(origin);
+        let mut map = ZoneMap::clone(&self.zones.load());
+        if expired {
+            map.remove(&key);
+        } else if let Some(meta) = self.store.zone_meta(&key)? {
+            map.insert(
+                key,
+                Arc::new(served_zone(&self.store, origin, &meta, discovery.clone())?),
+            );
+        }
+        self.zones.store(Arc::new(map));
+        self.answer_cache.invalidate();
+        Ok(())
+    }
+
+    /// Installs a transfer from the primary as one commit: the zone's
+    /// content becomes exactly what the primary sent, at the primary's
+    /// serial. A full transfer replaces everything; an incremental one
+    /// changes the RRsets it names and is journaled (so this server can
+    /// pass IXFR on). Until the commit is durable nothing changes.
+    pub async fn install_transfer(
+        &self,
+        origin: &Name,
+        discovery: &DiscoverySettings,
+        serial: u32,
+        incoming: IncomingTransfer,
+    ) -> Result<(), CatalogError> {
+        {
+            let _guard = self.write_lock.lock().await;
+            let store = self.store.clone();
+            let (origin_owned, discovery_owned) = (origin.clone(), discovery.clone());
+            let zone = tokio::task::spawn_blocking(move || {
+                install(&store, &origin_owned, &discovery_owned, serial, incoming)
+            })
+            .await
+            .map_err(|e| StoreError::Sled(sled::Error::ReportableBug(e.to_string())))??;
+            let mut map = ZoneMap::clone(&self.zones.load());
+            map.insert(zone.origin_key.clone(), Arc::new(zone));
+            self.zones.store(Arc::new(map));
+            self.answer_cache.invalidate();
+        }
+        self.store.flush().await?;
+        self.announce_change();
+        Ok(())
     }
 
     /// A receiver that sees a new value after every durable change.
@@ -653,6 +811,141 @@ fn reconcile_zone_file(
         served: true,
     };
     Ok((zone, report))
+}
+
+/// An RRset being assembled: TTL and RDATAs.
+type RrsetContent = (u32, Vec<Vec<u8>>);
+
+/// Writes a received transfer into the store as one commit (see
+/// [`Catalog::install_transfer`]); returns the zone as now served.
+fn install(
+    store: &Store,
+    origin: &Name,
+    discovery: &DiscoverySettings,
+    serial: u32,
+    incoming: IncomingTransfer,
+) -> Result<ServedZone, CatalogError> {
+    let origin_key = name_key(origin);
+    let origin_text = origin.to_string();
+    let bad = |why: &'static str| CatalogError::BadTransfer(origin_text.clone(), why);
+    let existing = store.zone_meta(&origin_key)?;
+    let mut meta = match existing {
+        Some(meta) => meta,
+        None => ZoneMeta::new(store.allocate_zone_id()?, origin_text.clone(), serial),
+    };
+    let old_serial = meta.serial;
+    let mut discovery_key = origin_key.clone();
+    push_label(&mut discovery_key, discovery.label.as_bytes());
+    let is_identifier = |node: &[u8]| {
+        node.len() > discovery_key.len()
+            && node.starts_with(&discovery_key)
+            && node[discovery_key.len()..]
+                .iter()
+                .filter(|&&b| b == 0)
+                .count()
+                == 1
+    };
+    let mut commit = ZoneCommit {
+        origin_key: origin_key.clone(),
+        ..ZoneCommit::default()
+    };
+    let mut shape;
+    match incoming {
+        IncomingTransfer::Full(records) => {
+            // Group into RRsets; every RRset not in the transfer goes.
+            let mut rrsets: std::collections::BTreeMap<(Vec<u8>, u16), RrsetContent> =
+                std::collections::BTreeMap::new();
+            for record in records {
+                if !record.name_key.starts_with(&origin_key) {
+                    return Err(bad("a record outside the zone"));
+                }
+                let entry = rrsets
+                    .entry((record.name_key, record.record_type))
+                    .or_insert((record.ttl, Vec::new()));
+                if !entry.1.contains(&record.rdata) {
+                    entry.1.push(record.rdata);
+                }
+            }
+            if !rrsets.contains_key(&(origin_key.clone(), rtype::SOA)) {
+                return Err(bad("no SOA at the apex"));
+            }
+            let mut kept = HashSet::new();
+            shape = ZoneShape::default();
+            let mut identifiers = 0u64;
+            for ((node, record_type), (ttl, rdatas)) in rrsets {
+                let key = RrsetKey::new(meta.id, &node, record_type);
+                shape.note_write(&origin_key, &node, record_type, true);
+                if record_type == rtype::TXT && is_identifier(&node) {
+                    identifiers += 1;
+                }
+                commit.rrsets.push(RrsetWrite {
+                    key: key.clone(),
+                    value: Some(encode_rrset(RrsetOwner::ZoneFile, ttl, &rdatas)),
+                });
+                kept.insert(key);
+            }
+            for item in store.scan(&NodeKey::new(meta.id, &[])) {
+                let (key, _) = item?;
+                if !kept.contains(&key) {
+                    commit.rrsets.push(RrsetWrite { key, value: None });
+                }
+            }
+            meta.identifiers = identifiers;
+        }
+        IncomingTransfer::Incremental(differences) => {
+            shape = shape_from_meta(&meta);
+            // The RRsets as they will be, starting from the store.
+            let mut changed: std::collections::BTreeMap<RrsetKey, Option<RrsetContent>> =
+                std::collections::BTreeMap::new();
+            for (removed, added) in differences {
+                for record in removed.iter().chain(&added) {
+                    let key = RrsetKey::new(meta.id, &record.name_key, record.record_type);
+                    if let std::collections::btree_map::Entry::Vacant(entry) = changed.entry(key) {
+                        let current = store
+                            .rrset(entry.key())?
+                            .map(|r| (r.ttl(), r.rdatas().map(<[u8]>::to_vec).collect()));
+                        entry.insert(current);
+                    }
+                }
+                for record in removed {
+                    let key = RrsetKey::new(meta.id, &record.name_key, record.record_type);
+                    if let Some(Some((_, rdatas))) = changed.get_mut(&key) {
+                        rdatas.retain(|r| r != &record.rdata);
+                    }
+                }
+                for record in added {
+                    let key = RrsetKey::new(meta.id, &record.name_key, record.record_type);
+                    let entry = changed.entry(key).or_insert(None);
+                    let rrset = entry.get_or_insert_with(|| (record.ttl, Vec::new()));
+                    rrset.0 = record.ttl;
+                    if !rrset.1.contains(&record.rdata) {
+                        rrset.1.push(record.rdata);
+                    }
+                }
+            }
+            let mut identifiers = i128::from(meta.identifiers);
+            for (key, rrset) in changed {
+                let (node, record_type) = (key.name_key().to_vec(), key.record_type());
+                let existed = store.rrset(&key)?.is_some();
+                let value = rrset
+                    .filter(|(_, rdatas)| !rdatas.is_empty())
+                    .map(|(ttl, rdatas)| encode_rrset(RrsetOwner::ZoneFile, ttl, &rdatas));
+                shape.note_write(&origin_key, &node, record_type, value.is_some());
+                if record_type == rtype::TXT && is_identifier(&node) {
+                    identifiers += i128::from(value.is_some()) - i128::from(existed);
+                }
+                commit.rrsets.push(RrsetWrite { key, value });
+            }
+            meta.identifiers = u64::try_from(identifiers.max(0)).unwrap_or(0);
+            commit.journal = Some((old_serial, serial));
+        }
+    }
+    meta.serial = serial;
+    meta.last_change = Some(LastChange::now(ChangeSource::Transfer));
+    shape_into_meta(&shape, &mut meta);
+    commit.meta = Some(meta.clone());
+    store.commit(&commit)?;
+    served_zone(store, origin, &meta, discovery.clone())
 }
 
 /// The zone as the query path sees it, from what the store holds for it.

@@ -87,6 +87,10 @@ pub struct TransferZoneSection {
     #[serde(default)]
     pub notify: Vec<SocketAddr>,
     pub notify_key: Option<String>,
+    /// This server is a secondary for the zone: its primary's address.
+    pub primary: Option<SocketAddr>,
+    /// The key transfers from the primary are signed with.
+    pub primary_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -666,8 +670,23 @@ fn transfer_policy(
                 "{what}: notify-key '{key}' is not defined by any [[tsig-key]]"
             ));
         }
+        if let Some(key) = &zone.primary_key
+            && keys.get(key).is_none()
+        {
+            return Err(format!(
+                "{what}: primary-key '{key}' is not defined by any [[tsig-key]]"
+            ));
+        }
+        if zone.primary_key.is_some() && zone.primary.is_none() {
+            return Err(format!("{what}: primary-key without primary"));
+        }
         let settings = crate::transfer::ZoneTransfer {
             allow,
+            primary: zone.primary,
+            primary_key: zone
+                .primary_key
+                .as_ref()
+                .map(|k| k.trim_end_matches('.').to_ascii_lowercase()),
             notify: zone.notify.clone(),
             notify_key: zone
                 .notify_key

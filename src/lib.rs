@@ -31,6 +31,7 @@ pub mod rate_limit;
 pub mod reload;
 pub mod responder;
 pub mod rrset;
+pub mod secondary;
 pub mod server;
 pub mod server_identity;
 pub mod store;

@@ -155,13 +155,19 @@ fn answer_query(
         return bare(rcode::BADVERS, true);
     }
     if query.opcode == request::OPCODE_NOTIFY {
-        // RFC 1996: this server is a primary only, so a NOTIFY changes
-        // nothing; it is answered (same ID, opcode NOTIFY, question echoed)
-        // so the sender stops retrying: REFUSED for a zone served here as
-        // primary, NOTAUTH for any other.
-        let served = crate::wire::name_from_wire(query.qname)
-            .and_then(|name| catalog.zone(&name.to_lowercase()))
-            .is_some();
+        // RFC 1996: answered (same ID, opcode NOTIFY, question echoed) so
+        // the sender stops retrying. For a zone this server is a secondary
+        // for, it checks its primary at once (§3.11; the refresh asks the
+        // primary, so a forged NOTIFY costs one SOA query); for a zone it is
+        // primary for, REFUSED; for any other, NOTAUTH.
+        let name = crate::wire::name_from_wire(query.qname).map(|name| name.to_lowercase());
+        if let Some(state) = name.as_ref().and_then(|name| catalog.secondary(name)) {
+            state.refresh.notify_one();
+            let mut writer = ResponseWriter::new(limit);
+            writer.question(query.question);
+            return writer.finish(header(rcode::NOERROR, true), false, opt);
+        }
+        let served = name.is_some_and(|name| catalog.zone(&name).is_some());
         return bare(
             if served {
                 rcode::REFUSED
@@ -224,6 +230,14 @@ fn answer_query(
         store: catalog.store(),
     };
     match resolver.resolve(query.qname, query.qtype) {
+        Ok(answer)
+            if answer.rcode == rcode::REFUSED
+                && crate::wire::name_from_wire(query.qname)
+                    .is_some_and(|name| catalog.in_expired_zone(&name.to_lowercase())) =>
+        {
+            // RFC 1035 §4.3.5: a secondary past EXPIRE no longer answers.
+            bare(rcode::SERVFAIL, true)
+        }
         Ok(answer) => {
             let response = write_answer(query, &answer, limit, opt);
             // Names in no served zone are not cached: they cannot fill it.

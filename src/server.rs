@@ -117,6 +117,30 @@ impl RunningServer {
     }
 }
 
+/// The zones configured with a `primary`: this server is their secondary.
+fn secondary_zones(config: &Config) -> Vec<crate::secondary::SecondaryZone> {
+    config
+        .transfer
+        .zones
+        .iter()
+        .filter_map(|(origin, settings)| {
+            let primary = settings.primary?;
+            let mut name = hickory_proto::rr::Name::from_ascii(origin).ok()?;
+            name.set_fqdn(true);
+            Some(crate::secondary::SecondaryZone {
+                discovery: config.discovery.for_zone(origin),
+                origin: name.to_lowercase(),
+                primary,
+                key: settings
+                    .primary_key
+                    .as_deref()
+                    .and_then(|key| config.tsig_keys.get(key))
+                    .cloned(),
+            })
+        })
+        .collect()
+}
+
 /// Opens the store, loads the zones and starts serving.
 pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
@@ -140,8 +164,22 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             "the store was not closed cleanly (the process was killed or crashed); sled replayed its log, and every acknowledged write is there"
         ),
     }
-    let (catalog, zones) = Catalog::load(store, &config.zones_dir, &config.discovery)?;
-    for origin in config.transfer.zones.keys() {
+    let secondaries = secondary_zones(config);
+    let (catalog, zones) = Catalog::load_files(
+        store,
+        &config.zones_dir,
+        &config.discovery,
+        !secondaries.is_empty(),
+    )?;
+    let secondary_origins: Vec<_> = secondaries
+        .iter()
+        .map(|zone| (zone.origin.clone(), zone.discovery.clone()))
+        .collect();
+    let catalog = catalog.with_secondaries(&secondary_origins)?;
+    for (origin, settings) in &config.transfer.zones {
+        if settings.primary.is_some() {
+            continue;
+        }
         let served = zones
             .iter()
             .any(|z| z.origin.trim_end_matches('.').eq_ignore_ascii_case(origin));
@@ -240,6 +278,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             tcp_limits,
         ));
     }
+    crate::secondary::spawn(catalog.clone(), secondaries, shutdown.clone(), &mut tasks);
     crate::notify::spawn(
         catalog.clone(),
         &config.transfer,

@@ -92,6 +92,10 @@ pub struct ZoneTransfer {
     pub notify: Vec<SocketAddr>,
     /// Key the NOTIFYs are signed with.
     pub notify_key: Option<String>,
+    /// Set when this server is a secondary for the zone: the primary.
+    pub primary: Option<SocketAddr>,
+    /// The key transfers from the primary are signed with.
+    pub primary_key: Option<String>,
 }
 
 /// Transfer settings of every zone, keyed by lower-case origin without the dot.

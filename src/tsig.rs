@@ -566,6 +566,81 @@ pub fn sign_request(message: &mut Vec<u8>, key: &TsigKey, now: u64) -> Vec<u8> {
     mac
 }
 
+/// Checks the messages of a signed multi-message answer (a zone transfer
+/// in) in order: the first must be signed and cover the request's MAC;
+/// later ones may be unsigned (RFC 8945 §5.3.1 allows up to 99 between
+/// signed ones), and each signed one covers the previous MAC, the unsigned
+/// messages since, itself and the timers.
+#[derive(Debug)]
+pub struct ResponseVerifier {
+    key: Arc<TsigKey>,
+    prior_mac: Vec<u8>,
+    first: bool,
+    pending: Vec<u8>,
+    unsigned_run: usize,
+}
+
+impl ResponseVerifier {
+    pub fn new(key: Arc<TsigKey>, request_mac: Vec<u8>) -> Self {
+        Self {
+            key,
+            prior_mac: request_mac,
+            first: true,
+            pending: Vec::new(),
+            unsigned_run: 0,
+        }
+    }
+
+    /// Whether `message` is acceptable as the next message.
+    pub fn verify(&mut self, message: &[u8]) -> bool {
+        let Some(tsig) = find_tsig(message) else {
+            self.unsigned_run += 1;
+            self.pending.extend_from_slice(message);
+            return !self.first && self.unsigned_run < 100;
+        };
+        if !tsig.key_name.eq_ignore_ascii_case(&self.key.name_wire) || tsig.error != 0 {
+            return false;
+        }
+        let unsigned = unsigned_message(message, &tsig);
+        let prior = with_length(&self.prior_mac);
+        let expected = if self.first {
+            let vars = variables(
+                &tsig.key_name,
+                &tsig.algorithm,
+                tsig.time_signed,
+                tsig.fudge,
+                tsig.error,
+                &tsig.other,
+            );
+            self.key
+                .algorithm
+                .mac(&self.key.secret, &[&prior, &unsigned, &vars])
+        } else {
+            let mut timers = Vec::with_capacity(8);
+            push_u48(&mut timers, tsig.time_signed);
+            timers.extend_from_slice(&tsig.fudge.to_be_bytes());
+            self.key.algorithm.mac(
+                &self.key.secret,
+                &[&prior, &self.pending, &unsigned, &timers],
+            )
+        };
+        use subtle::ConstantTimeEq;
+        if tsig.mac.len() != expected.len() || !bool::from(tsig.mac.ct_eq(&expected)) {
+            return false;
+        }
+        self.prior_mac = tsig.mac;
+        self.first = false;
+        self.pending.clear();
+        self.unsigned_run = 0;
+        true
+    }
+
+    /// Whether the answer ended on a signed message.
+    pub fn finished_signed(&self) -> bool {
+        !self.first && self.pending.is_empty()
+    }
+}
+
 /// Checks a signed response to a request we signed with `key` and `request_mac`.
 pub fn verify_response(message: &[u8], key: &TsigKey, request_mac: &[u8]) -> bool {
     let Some(tsig) = find_tsig(message) else {

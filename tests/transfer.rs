@@ -120,6 +120,7 @@ fn allow(entries: &[&str], notify: Vec<SocketAddr>, notify_key: Option<&str>) ->
                 .collect(),
             notify,
             notify_key: notify_key.map(str::to_string),
+            ..ZoneTransfer::default()
         },
     );
     TransferPolicy { zones }

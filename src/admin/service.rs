@@ -109,6 +109,12 @@ impl From<CatalogError> for AdminError {
             CatalogError::UnknownZone(zone) => {
                 Self::new(ErrorKind::UnknownZone, format!("zone {zone} is not served"))
             }
+            CatalogError::SecondaryZone(zone) => Self::new(
+                ErrorKind::Conflict,
+                format!(
+                    "zone {zone} is a secondary: its content comes from its primary by zone transfer; write to the primary"
+                ),
+            ),
             other => Self::new(ErrorKind::Internal, other.to_string()),
         }
     }
@@ -160,6 +166,9 @@ impl AdminService {
         origin: &Name,
         build: impl FnOnce(&ServedZone) -> Result<RrsetWrites, E>,
     ) -> Result<u32, E> {
+        if self.catalog.secondary(origin).is_some() {
+            return Err(CatalogError::SecondaryZone(origin.to_string()).into());
+        }
         let started = std::time::Instant::now();
         let result = self.catalog.apply_with(origin, build).await;
         if let Some(metrics) = &self.metrics {

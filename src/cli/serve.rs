@@ -104,7 +104,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 /// be bound, the admin token file and socket path.
 fn check(config: &Config) -> anyhow::Result<()> {
     let mut origins = Vec::new();
-    for file in crate::catalog::zone_files(&config.zones_dir)? {
+    let has_secondaries = config.transfer.zones.values().any(|z| z.primary.is_some());
+    let files = match crate::catalog::zone_files(&config.zones_dir) {
+        Err(crate::catalog::CatalogError::NoZones(_)) if has_secondaries => Vec::new(),
+        other => other?,
+    };
+    for file in files {
         let origin = crate::zone_file::origin_from_file_name(&file)?;
         let zone = crate::zone_file::load_zone_file(&file, &origin)?;
         for warning in &zone.warnings {
@@ -124,7 +129,18 @@ fn check(config: &Config) -> anyhow::Result<()> {
             origin.clone()
         ));
     }
-    for origin in config.transfer.zones.keys() {
+    for (origin, settings) in &config.transfer.zones {
+        let has_file = origins
+            .iter()
+            .any(|served| served.trim_end_matches('.').eq_ignore_ascii_case(origin));
+        if settings.primary.is_some() {
+            if has_file {
+                anyhow::bail!(crate::catalog::CatalogError::SecondaryWithFile(
+                    origin.clone()
+                ));
+            }
+            continue;
+        }
         if !origins
             .iter()
             .any(|served| served.trim_end_matches('.').eq_ignore_ascii_case(origin))
