@@ -307,3 +307,50 @@ pub fn zone_serial(server: &RunningServer) -> u32 {
         .expect("a served zone")
         .serial
 }
+
+/// Every record of example.test. by `kdig AXFR` from `address` (signed with
+/// hmac-sha256 key `xfr.key` when `secret` is given): lower-case, white
+/// space collapsed, sorted, the SOA once, no TSIG lines.
+pub fn kdig_axfr(address: SocketAddr, secret: Option<&str>) -> Vec<String> {
+    let mut command = std::process::Command::new(require_tool("kdig"));
+    command
+        .arg(format!("@{}", address.ip()))
+        .args(["-p", &address.port().to_string()])
+        .args(["+nocomments", "+nostats", "+noheader"]);
+    if let Some(secret) = secret {
+        command.args(["-y", &format!("hmac-sha256:xfr.key:{secret}")]);
+    }
+    let output = command
+        .args(["example.test.", "AXFR"])
+        .output()
+        .expect("kdig runs");
+    let mut records: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(';') && !l.contains("TSIG"))
+        .map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase()
+        })
+        .collect();
+    records.sort();
+    records.dedup();
+    records
+}
+
+/// The SOA serial of example.test. at `address` (UDP), if it answers one.
+pub fn soa_serial_at(address: SocketAddr) -> Option<u32> {
+    let reply = exchange_raw(
+        address,
+        &query_message("example.test.", RecordType::SOA, Ask::UDP)
+            .to_vec()
+            .expect("encode"),
+        false,
+    )?;
+    let message = hickory_proto::op::Message::from_vec(&reply).ok()?;
+    message.answers.iter().find_map(|r| match &r.data {
+        hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
