@@ -187,6 +187,9 @@ async fn a_mimidns_secondary_follows_a_knot_primary() {
     let knot_address: SocketAddr = format!("127.0.0.31:{}", free_port())
         .parse()
         .expect("address");
+    let secondary_address: SocketAddr = format!("127.0.0.1:{}", free_port())
+        .parse()
+        .expect("address");
     let dir = tempfile::tempdir().expect("dir");
     std::fs::create_dir_all(dir.path().join("db")).expect("db");
     std::fs::copy(
@@ -200,11 +203,13 @@ async fn a_mimidns_secondary_follows_a_knot_primary() {
             "server:\n    listen: {ip}@{port}\n    rundir: {dir}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
              database:\n    storage: {dir}/db\nlog:\n  - target: stderr\n    any: info\n\
              key:\n  - id: xfr.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+             remote:\n  - id: mimidns\n    address: {secondary}\n    key: xfr.key\n\
              acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    key: xfr.key\n    action: transfer\n  - id: plain\n    address: 127.0.0.0/8\n    action: transfer\n\
-             template:\n  - id: default\n    storage: {dir}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n\
-             zone:\n  - domain: example.test.\n    file: example.test.zone\n    acl: [xfr, plain]\n",
+             template:\n  - id: default\n    storage: {dir}\n    zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n\
+             zone:\n  - domain: example.test.\n    file: example.test.zone\n    notify: mimidns\n    acl: [xfr, plain]\n",
             ip = knot_address.ip(),
             port = knot_address.port(),
+            secondary = format!("{}@{}", secondary_address.ip(), secondary_address.port()),
             dir = dir.path().display()
         ),
     )
@@ -221,6 +226,7 @@ async fn a_mimidns_secondary_follows_a_knot_primary() {
         secondary_zones.path(),
         tempfile::tempdir().expect("data"),
         |config: &mut Config| {
+            config.listen = vec![secondary_address];
             config.tsig_keys = key();
             config.transfer = zone(ZoneTransfer {
                 allow: acl("127.0.0.1"),
@@ -245,6 +251,36 @@ async fn a_mimidns_secondary_follows_a_knot_primary() {
     assert_eq!(
         from_us, from_knot,
         "the secondary serves exactly Knot's zone"
+    );
+    // A change on Knot: a new serial and a record; Knot NOTIFYs, mimidns
+    // takes the difference by IXFR and serves it.
+    let zone_file = dir.path().join("example.test.zone");
+    let text = std::fs::read_to_string(&zone_file).expect("zone");
+    let next = knot_serial + 1;
+    let changed = text.replacen(&knot_serial.to_string(), &next.to_string(), 1)
+        + "knotadded IN A 192.0.2.77\n";
+    std::fs::write(&zone_file, changed).expect("zone");
+    let reload = Command::new(require_tool("knotc"))
+        .args([
+            "-c",
+            dir.path().join("knot.conf").to_str().expect("utf8"),
+            "zone-reload",
+            "example.test.",
+        ])
+        .output()
+        .expect("knotc");
+    assert!(reload.status.success(), "{reload:?}");
+    wait_serial(secondary.address, next, "the secondary after Knot's change").await;
+    let reply = tokio::task::spawn_blocking(move || {
+        ask(ours, "knotadded.example.test.", RecordType::A, Ask::UDP)
+    })
+    .await
+    .expect("query");
+    assert_eq!(section_texts(&reply.answers).len(), 1, "{reply:?}");
+    let knot_log = std::fs::read_to_string(dir.path().join("knot.log")).expect("log");
+    assert!(
+        knot_log.contains("IXFR, outgoing"),
+        "Knot sent an IXFR:\n{knot_log}"
     );
     secondary.server.shutdown().await;
 }

@@ -320,8 +320,8 @@ async fn transfers_are_refused_unless_address_and_key_are_allowed() {
     configured.server.shutdown().await;
 }
 
-/// `mimidns tsig generate` prints keys Knot accepts (`knotc conf-check`)
-/// and mimidns loads; a configuration holding a secret must be mode 0600,
+/// `mimidns tsig generate` prints keys that Knot (`knotc conf-check`), NSD
+/// (`nsd-checkconf`) and mimidns accept; a configuration holding a secret must be mode 0600,
 /// and per-zone transfer settings for a zone without a file are refused by
 /// `--check-config`.
 #[test]
@@ -351,6 +351,21 @@ fn generated_keys_load_in_knot_and_mimidns_and_secrets_need_mode_0600() {
         .output()
         .expect("knotc runs");
     assert!(check.status.success(), "Knot refused the key: {check:?}");
+    let nsd_conf = dir.path().join("nsd.conf");
+    std::fs::write(
+        &nsd_conf,
+        format!(
+            "server:\n    zonesdir: \"{}\"\n{}",
+            dir.path().display(),
+            generate("nsd")
+        ),
+    )
+    .expect("nsd.conf");
+    let check = Command::new(require_tool("nsd-checkconf"))
+        .arg(&nsd_conf)
+        .output()
+        .expect("nsd-checkconf runs");
+    assert!(check.status.success(), "NSD refused the key: {check:?}");
 
     std::fs::copy(
         repo_path("tests/zones/example.test.zone"),
