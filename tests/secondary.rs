@@ -203,13 +203,14 @@ async fn a_mimidns_secondary_follows_a_knot_primary() {
             "server:\n    listen: {ip}@{port}\n    rundir: {dir}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
              database:\n    storage: {dir}/db\nlog:\n  - target: stderr\n    any: info\n\
              key:\n  - id: xfr.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-             remote:\n  - id: mimidns\n    address: {secondary}\n    key: xfr.key\n\
+             remote:\n  - id: mimidns\n    address: {secondary_ip}@{secondary_port}\n    key: xfr.key\n\
              acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    key: xfr.key\n    action: transfer\n  - id: plain\n    address: 127.0.0.0/8\n    action: transfer\n\
              template:\n  - id: default\n    storage: {dir}\n    zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n\
              zone:\n  - domain: example.test.\n    file: example.test.zone\n    notify: mimidns\n    acl: [xfr, plain]\n",
             ip = knot_address.ip(),
             port = knot_address.port(),
-            secondary = format!("{}@{}", secondary_address.ip(), secondary_address.port()),
+            secondary_ip = secondary_address.ip(),
+            secondary_port = secondary_address.port(),
             dir = dir.path().display()
         ),
     )
