@@ -229,22 +229,20 @@ impl Catalog {
         zones_dir: &Path,
         policy: &DiscoveryPolicy,
     ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
-        Self::load_files(store, zones_dir, policy, false)
+        Self::load_files(store, zones_dir, policy, &[])
     }
 
-    /// [`Catalog::load`]; with `may_be_empty` (a server with secondary
-    /// zones) a zones directory without zone files is no error.
+    /// [`Catalog::load`] for a server that is also a secondary for
+    /// `secondaries` (origins): those have no zone file, so a zones
+    /// directory without any is no error, and per-zone settings may name them.
     pub fn load_files(
         store: Store,
         zones_dir: &Path,
         policy: &DiscoveryPolicy,
-        may_be_empty: bool,
+        secondaries: &[String],
     ) -> Result<(Self, Vec<ZoneLoadReport>), CatalogError> {
         check_acknowledged(&store)?;
-        let (zones, reports) = match load_zones(&store, zones_dir, policy, &ZoneMap::new()) {
-            Err(CatalogError::NoZones(_)) if may_be_empty => (ZoneMap::new(), Vec::new()),
-            other => other?,
-        };
+        let (zones, reports) = load_zones(&store, zones_dir, policy, &ZoneMap::new(), secondaries)?;
         for (origin_key, meta) in store.zone_metas()? {
             if !zones.contains_key(&origin_key) {
                 warn!(zone = %meta.origin, "zone is in the store but has no zone file; it is not served");
@@ -279,13 +277,16 @@ impl Catalog {
         let _guard = self.write_lock.lock().await;
         let current = self.zones.load_full();
         let current_for_secondaries = current.clone();
-        let may_be_empty = !self.secondaries.is_empty();
+        let secondary_origins: Vec<String> = self
+            .secondaries
+            .keys()
+            .filter_map(|key| crate::name_key::labels_from_name_key(key))
+            .filter_map(|labels| Name::from_labels(labels).ok())
+            .map(|name| name.to_ascii())
+            .collect();
         let (store, dir, policy) = (self.store.clone(), zones_dir.to_path_buf(), policy.clone());
         let (zones, reports) = tokio::task::spawn_blocking(move || {
-            match load_zones(&store, &dir, &policy, &current) {
-                Err(CatalogError::NoZones(_)) if may_be_empty => Ok((ZoneMap::new(), Vec::new())),
-                other => other,
-            }
+            load_zones(&store, &dir, &policy, &current, &secondary_origins)
         })
         .await
         .map_err(|e| {
@@ -651,12 +652,19 @@ fn load_zones(
     dir: &Path,
     policy: &DiscoveryPolicy,
     current: &ZoneMap,
+    secondaries: &[String],
 ) -> Result<(ZoneMap, Vec<ZoneLoadReport>), CatalogError> {
-    let files = zone_files(dir)?;
+    let files = match zone_files(dir) {
+        // A server that is a secondary may have no zone file at all.
+        Err(CatalogError::NoZones(_)) if !secondaries.is_empty() => Vec::new(),
+        other => other?,
+    };
+    // Per-zone settings may name a zone from a file or a secondary zone.
     let origins: Vec<String> = files
         .iter()
         .filter_map(|file| origin_from_file_name(file).ok())
         .map(|origin| origin.to_ascii())
+        .chain(secondaries.iter().cloned())
         .collect();
     if let Some(unknown) = policy.unknown_origins(&origins).first() {
         return Err(CatalogError::UnknownOverride(unknown.clone()));

@@ -165,11 +165,12 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         ),
     }
     let secondaries = secondary_zones(config);
+    let secondary_names: Vec<String> = secondaries.iter().map(|z| z.origin.to_ascii()).collect();
     let (catalog, zones) = Catalog::load_files(
         store,
         &config.zones_dir,
         &config.discovery,
-        !secondaries.is_empty(),
+        &secondary_names,
     )?;
     let secondary_origins: Vec<_> = secondaries
         .iter()

@@ -120,6 +120,14 @@ async fn a_mimidns_secondary_follows_its_primary_and_passes_it_on() {
         third_zones.path(),
         tempfile::tempdir().expect("data"),
         |config: &mut Config| {
+            // Per-zone discovery settings may name a secondary zone.
+            config.discovery.zones.insert(
+                "example.test".into(),
+                mimidns::config::DiscoverySettings {
+                    ttl: 600,
+                    ..Default::default()
+                },
+            );
             config.transfer = zone(ZoneTransfer {
                 allow: acl("127.0.0.1"),
                 primary: Some(secondary_address),
@@ -162,6 +170,24 @@ async fn a_mimidns_secondary_follows_its_primary_and_passes_it_on() {
         "{refused:?}"
     );
     assert_eq!(zone_serial(&secondary.server), last, "nothing changed");
+    // A backup of a secondary: the export, no zone file (the primary has it).
+    let socket = secondary.server.admin_socket.clone();
+    let backup_dir = tempfile::tempdir().expect("backup").path().join("b");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_mimidns"))
+            .args(["admin", "--json", "--socket"])
+            .arg(&socket)
+            .arg("backup")
+            .arg(&backup_dir)
+            .output()
+            .expect("backup runs")
+    })
+    .await
+    .expect("backup");
+    assert!(output.status.success(), "{output:?}");
+    let manifest: serde_json::Value = serde_json::from_slice(&output.stdout).expect("manifest");
+    assert_eq!(manifest["zones"][0]["zone_file"], serde_json::Value::Null);
+    assert_eq!(manifest["zones"][0]["identifiers"], 50);
     third.server.shutdown().await;
     secondary.server.shutdown().await;
     primary.server.shutdown().await;

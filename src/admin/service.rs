@@ -190,6 +190,12 @@ impl AdminService {
         let reloader = self.reloader.as_ref().ok_or_else(|| {
             AdminError::new(ErrorKind::NotFound, "this server has no zones directory")
         })?;
+        if self.catalog.secondary(&served.origin).is_some() {
+            return Err(AdminError::new(
+                ErrorKind::NotFound,
+                "a secondary zone has no zone file; its primary holds the source",
+            ));
+        }
         let dir = reloader.zones_dir().await;
         let internal = |e: String| AdminError::new(ErrorKind::Internal, e);
         let files = crate::catalog::zone_files(&dir).map_err(|e| internal(e.to_string()))?;

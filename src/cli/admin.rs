@@ -307,7 +307,11 @@ async fn run_async(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 for zone in &manifest.zones {
                     println!(
                         "{}  serial {}  {} identifiers  -> {}, {}",
-                        zone.origin, zone.serial, zone.identifiers, zone.export, zone.zone_file
+                        zone.origin,
+                        zone.serial,
+                        zone.identifiers,
+                        zone.export,
+                        zone.zone_file.as_deref().unwrap_or("(no zone file)")
                     );
                 }
                 println!("backup written to {}", directory.display());
@@ -805,9 +809,11 @@ pub struct BackupZone {
     pub identifiers: u64,
     /// File names inside the backup directory.
     pub export: String,
-    pub zone_file: String,
+    /// `None` for a zone without a zone file (a secondary zone: its
+    /// primary has the source; the export holds its content).
+    pub zone_file: Option<String>,
     pub export_sha256: String,
-    pub zone_file_sha256: String,
+    pub zone_file_sha256: Option<String>,
 }
 
 /// Writes `content` to `path` and makes it durable.
@@ -873,18 +879,24 @@ async fn backup(admin: &Admin, directory: &std::path::Path) -> anyhow::Result<Ba
             .client
             .request(Method::GET, &format!("/v1/zones/{segment}/zone-file"), None)
             .await?;
-        if !status.is_success() {
+        let zone_file = if status == hyper::StatusCode::NOT_FOUND {
+            None
+        } else if status.is_success() {
+            Some(zone_file)
+        } else {
             bail!(
                 "zone file of {} could not be read ({status}): {}",
                 zone.origin,
                 String::from_utf8_lossy(&zone_file)
             );
-        }
+        };
         let base = zone.origin.trim_end_matches('.');
         let export_name = format!("{base}.ndjson");
         let zone_file_name = format!("{base}.zone");
         write_durably(&directory.join(&export_name), &export)?;
-        write_durably(&directory.join(&zone_file_name), &zone_file)?;
+        if let Some(zone_file) = &zone_file {
+            write_durably(&directory.join(&zone_file_name), zone_file)?;
+        }
         let identifiers = export
             .split(|&b| b == b'\n')
             .filter(|line| line.starts_with(b"{\"identifier\""))
@@ -894,9 +906,9 @@ async fn backup(admin: &Admin, directory: &std::path::Path) -> anyhow::Result<Ba
             serial,
             identifiers,
             export: export_name,
-            zone_file: zone_file_name,
+            zone_file: zone_file.as_ref().map(|_| zone_file_name),
             export_sha256: sha256_hex(&export),
-            zone_file_sha256: sha256_hex(&zone_file),
+            zone_file_sha256: zone_file.as_deref().map(sha256_hex),
         });
     }
     let text = serde_json::to_vec_pretty(&manifest)?;

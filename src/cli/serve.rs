@@ -124,7 +124,14 @@ fn check(config: &Config) -> anyhow::Result<()> {
         );
         origins.push(zone.origin.to_ascii());
     }
-    if let Some(origin) = config.discovery.unknown_origins(&origins).first() {
+    let secondary_origins = config
+        .transfer
+        .zones
+        .iter()
+        .filter(|(_, zone)| zone.primary.is_some())
+        .map(|(origin, _)| origin.clone());
+    let known: Vec<String> = origins.iter().cloned().chain(secondary_origins).collect();
+    if let Some(origin) = config.discovery.unknown_origins(&known).first() {
         anyhow::bail!(crate::catalog::CatalogError::UnknownOverride(
             origin.clone()
         ));
