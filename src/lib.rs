@@ -18,6 +18,7 @@ pub mod answer_cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod dnssec;
 pub mod identifier;
 pub mod lookup;
 pub mod mapping;

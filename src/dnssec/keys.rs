@@ -1,0 +1,248 @@
+//! Zone signing keys: a combined signing key (CSK, flags 257) per zone,
+//! ECDSA P-256 with SHA-256 (algorithm 13), kept as a PKCS#8 file of mode
+//! 0600 named `K<zone>+013+<key tag>.pk8` in the key directory. A key file
+//! readable by anyone else is refused, and no private key is ever logged
+//! or shown. This module reads and writes key files and computes the
+//! DNSKEY RDATA, key tag (RFC 4034 Appendix B) and DS (RFC 4509).
+
+use std::path::{Path, PathBuf};
+
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// DNSSEC algorithm 13: ECDSA P-256 with SHA-256 (RFC 6605).
+pub const ALGORITHM_ECDSAP256SHA256: u8 = 13;
+/// Flags of a key that signs keys and data: ZONE and SEP (RFC 4034 §2.1.1).
+pub const FLAGS_CSK: u16 = 257;
+
+#[derive(Debug, Error)]
+pub enum KeyError {
+    #[error("key file {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error(
+        "key file {0} is readable by group or others (mode {1:o}); chmod 600 it — a private key must be the server's alone"
+    )]
+    Mode(PathBuf, u32),
+    #[error("key file {0} is not an ECDSA P-256 PKCS#8 key")]
+    NotAKey(PathBuf),
+    #[error("key file {0} belongs to zone {1}, not to {2}")]
+    Foreign(PathBuf, String, String),
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// One zone key, loaded.
+pub struct ZoneKey {
+    pair: EcdsaKeyPair,
+    /// The zone's origin in lower-case wire form.
+    origin_wire: Vec<u8>,
+    pub tag: u16,
+    pub path: PathBuf,
+}
+
+impl std::fmt::Debug for ZoneKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZoneKey")
+            .field("tag", &self.tag)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The zone's origin as a file-name part: lower case, no final dot.
+fn zone_part(origin: &str) -> String {
+    origin.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn origin_wire(origin: &str) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for label in zone_part(origin).split('.').filter(|l| !l.is_empty()) {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.push(0);
+    wire
+}
+
+/// The key tag of DNSKEY RDATA (RFC 4034 Appendix B).
+pub fn key_tag(dnskey_rdata: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for (i, &byte) in dnskey_rdata.iter().enumerate() {
+        sum += if i % 2 == 0 {
+            u32::from(byte) << 8
+        } else {
+            u32::from(byte)
+        };
+    }
+    sum += (sum >> 16) & 0xFFFF;
+    (sum & 0xFFFF) as u16
+}
+
+impl ZoneKey {
+    /// DNSKEY RDATA: flags, protocol 3, algorithm, the public key (x ‖ y).
+    pub fn dnskey_rdata(&self) -> Vec<u8> {
+        let public = self.pair.public_key().as_ref();
+        // ring gives the uncompressed point 0x04 ‖ x ‖ y; DNS wants x ‖ y (RFC 6605 §4).
+        let point = public.get(1..).unwrap_or_default();
+        let mut rdata = Vec::with_capacity(4 + point.len());
+        rdata.extend_from_slice(&FLAGS_CSK.to_be_bytes());
+        rdata.push(3);
+        rdata.push(ALGORITHM_ECDSAP256SHA256);
+        rdata.extend_from_slice(point);
+        rdata
+    }
+
+    /// DS RDATA with a SHA-256 digest (RFC 4509) for the parent zone.
+    pub fn ds_rdata(&self) -> Vec<u8> {
+        let dnskey = self.dnskey_rdata();
+        let mut digest = Sha256::new();
+        digest.update(&self.origin_wire);
+        digest.update(&dnskey);
+        let mut rdata = Vec::with_capacity(36);
+        rdata.extend_from_slice(&self.tag.to_be_bytes());
+        rdata.push(ALGORITHM_ECDSAP256SHA256);
+        rdata.push(2); // digest type SHA-256
+        rdata.extend_from_slice(&digest.finalize());
+        rdata
+    }
+
+    /// A signature over `data` (64 octets, r ‖ s, RFC 6605 §4).
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        self.pair
+            .sign(&SystemRandom::new(), data)
+            .map(|signature| signature.as_ref().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn from_pkcs8(pkcs8: &[u8], origin: &str, path: PathBuf) -> Result<Self, KeyError> {
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| KeyError::NotAKey(path.clone()))?;
+        let mut key = Self {
+            pair,
+            origin_wire: origin_wire(origin),
+            tag: 0,
+            path,
+        };
+        key.tag = key_tag(&key.dnskey_rdata());
+        Ok(key)
+    }
+}
+
+/// Makes a new key for `origin` in `dir` (created 0700 if missing); the file
+/// is written with mode 0600 before any key material goes into it.
+pub fn generate(dir: &Path, origin: &str) -> Result<ZoneKey, KeyError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| KeyError::Io(path, e)
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map_err(|_| KeyError::Random)?;
+    let probe = ZoneKey::from_pkcs8(pkcs8.as_ref(), origin, PathBuf::new())?;
+    let path = dir.join(format!("K{}+013+{:05}.pk8", zone_part(origin), probe.tag));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io(&path))?;
+    file.write_all(pkcs8.as_ref())
+        .and_then(|()| file.sync_all())
+        .map_err(io(&path))?;
+    ZoneKey::from_pkcs8(pkcs8.as_ref(), origin, path)
+}
+
+/// Every key of `origin` in `dir`, oldest tag first; a key file others can
+/// read, or one that is not a key, is an error (nothing half-loaded).
+pub fn load(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let prefix = format!("K{}+013+", zone_part(origin));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(KeyError::Io(dir.to_path_buf(), e)),
+    };
+    let mut keys = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.starts_with(&prefix) || !name.ends_with(".pk8") {
+            continue;
+        }
+        let metadata = std::fs::metadata(&path).map_err(|e| KeyError::Io(path.clone(), e))?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Mode(path, mode));
+        }
+        let pkcs8 = std::fs::read(&path).map_err(|e| KeyError::Io(path.clone(), e))?;
+        keys.push(ZoneKey::from_pkcs8(&pkcs8, origin, path)?);
+    }
+    keys.sort_by_key(|key| key.tag);
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_tag_matches_rfc_4034_appendix_b() {
+        // The DNSKEY of RFC 4034 §5.4's example (key tag 60485).
+        let rdata = data_encoding::BASE64
+            .decode(b"AQOeiiR0GOMYkDshWoSKz9XzfwJr1AYtsmx3TGkJaNXVbfi/2pHm822aJ5iI9BMzNXxeYCmZDRD99WYwYqUSdjMmmAphXdvxegXd/M5+X7OrzKBaMbCVdFLUUh6DhweJBjEVv5f2wwjM9XzcnOf+EPbtG9DMBmADjFDc2w/rljwvFw==")
+            .unwrap();
+        let mut dnskey = vec![1, 0, 3, 5];
+        dnskey.extend_from_slice(&rdata);
+        assert_eq!(key_tag(&dnskey), 60485);
+    }
+
+    #[test]
+    fn keys_are_generated_0600_loaded_and_looser_modes_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keys_dir = dir.path().join("keys");
+        let key = generate(&keys_dir, "Example.TEST.").unwrap();
+        let mode = std::fs::metadata(&key.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = load(&keys_dir, "example.test").unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].tag, key.tag);
+        assert_eq!(loaded[0].dnskey_rdata(), key.dnskey_rdata());
+        assert_eq!(key.dnskey_rdata().len(), 4 + 64);
+        assert_eq!(key.ds_rdata().len(), 36);
+        assert_eq!(key.sign(b"data").len(), 64);
+        assert!(load(&keys_dir, "other.test").unwrap().is_empty());
+        std::fs::set_permissions(&key.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            load(&keys_dir, "example.test"),
+            Err(KeyError::Mode(_, 0o644))
+        ));
+        std::fs::set_permissions(&key.path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(keys_dir.join("Kexample.test+013+00001.pk8"), b"junk").unwrap();
+        std::fs::set_permissions(
+            keys_dir.join("Kexample.test+013+00001.pk8"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        assert!(matches!(
+            load(&keys_dir, "example.test"),
+            Err(KeyError::NotAKey(_))
+        ));
+        assert!(!format!("{key:?}").contains("pair"));
+    }
+}
