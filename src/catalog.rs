@@ -202,6 +202,8 @@ pub struct Catalog {
     /// Zones this server is a secondary for (origin keys): their content
     /// comes only from transfers; admin writes are refused.
     secondaries: std::collections::HashMap<Vec<u8>, SecondaryState>,
+    /// Signers of the zones signed online (origin keys).
+    signers: std::collections::HashMap<Vec<u8>, Arc<crate::dnssec::ZoneSigner>>,
 }
 
 /// What the catalog keeps for a zone it is a secondary for.
@@ -256,6 +258,7 @@ impl Catalog {
             answer_cache: AnswerCache::new(DEFAULT_CACHE_ENTRIES),
             changes: tokio::sync::watch::Sender::new(0),
             secondaries: std::collections::HashMap::new(),
+            signers: std::collections::HashMap::new(),
         };
         Ok((catalog, reports))
     }
@@ -329,6 +332,17 @@ impl Catalog {
         }
         self.zones.store(Arc::new(map));
         Ok(self)
+    }
+
+    /// Signs answers from `origin` (DO=1) with `signer`.
+    pub fn with_signer(mut self, origin: &Name, signer: crate::dnssec::ZoneSigner) -> Self {
+        self.signers.insert(name_key(origin), Arc::new(signer));
+        self
+    }
+
+    /// The signer of a zone (by origin key), if it is signed.
+    pub fn signer(&self, origin_key: &[u8]) -> Option<&Arc<crate::dnssec::ZoneSigner>> {
+        self.signers.get(origin_key)
     }
 
     /// The secondary state of a zone, if this server is its secondary.

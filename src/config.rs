@@ -53,6 +53,18 @@ pub struct ConfigFile {
     pub tsig_key: Vec<TsigKeySection>,
     #[serde(default)]
     pub transfer: TransferSection,
+    #[serde(default)]
+    pub dnssec: DnssecSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DnssecSection {
+    /// Where zone keys are kept (default `<data-dir>/keys`).
+    pub key_dir: Option<PathBuf>,
+    /// Zones signed online (each needs a key: `mimidns keys generate`).
+    #[serde(default)]
+    pub zones: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,6 +331,10 @@ pub struct Config {
     pub transfer: crate::transfer::TransferPolicy,
     /// How much journal (IXFR history) each zone keeps.
     pub journal_limits: crate::store::journal::JournalLimits,
+    /// Zone keys' directory; `None` means `<data-dir>/keys`.
+    pub key_dir: Option<PathBuf>,
+    /// Zones signed online (lower case, no final dot).
+    pub signed_zones: Vec<String>,
     /// Where this configuration came from, to read it again on reload.
     pub source: ConfigSource,
 }
@@ -365,6 +381,8 @@ impl Default for Config {
             tsig_keys: crate::tsig::TsigKeys::default(),
             transfer: crate::transfer::TransferPolicy::default(),
             journal_limits: crate::store::journal::JournalLimits::default(),
+            key_dir: None,
+            signed_zones: Vec::new(),
             source: ConfigSource::default(),
         }
     }
@@ -468,6 +486,13 @@ impl Config {
                     .journal_max_bytes
                     .unwrap_or(defaults.journal_limits.max_bytes),
             },
+            key_dir: file.dnssec.key_dir.clone(),
+            signed_zones: file
+                .dnssec
+                .zones
+                .iter()
+                .map(|z| z.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
             source: ConfigSource::default(),
             admin: AdminSettings {
                 socket: file.admin.socket,
@@ -585,6 +610,12 @@ impl Config {
 
 impl Config {
     /// The admin socket path: configured, or `<data-dir>/admin.sock`.
+    pub fn key_dir(&self) -> PathBuf {
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
     pub fn admin_socket(&self) -> PathBuf {
         self.admin
             .socket

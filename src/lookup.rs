@@ -40,6 +40,8 @@ pub struct RrsetOut<'q> {
 pub struct Answer<'q> {
     pub rcode: u16,
     pub authoritative: bool,
+    /// The zone that answered (none for REFUSED).
+    pub zone: Option<Arc<ServedZone>>,
     /// A referral: glue in the additional section is required (RFC 9471).
     pub referral: bool,
     pub answer: Vec<RrsetOut<'q>>,
@@ -180,6 +182,7 @@ impl<'a> Resolver<'a> {
         };
         let mut answer = Answer {
             authoritative: true,
+            zone: Some(zone.clone()),
             ..Answer::default()
         };
         let mut owner: Cow<'q, [u8]> = Cow::Borrowed(qname);

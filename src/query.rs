@@ -239,7 +239,15 @@ fn answer_query(
             bare(rcode::SERVFAIL, true)
         }
         Ok(answer) => {
-            let response = write_answer(query, &answer, limit, opt);
+            let signer = query
+                .edns
+                .filter(|edns| edns.dnssec_ok)
+                .and(answer.zone.as_ref())
+                .and_then(|zone| catalog.signer(&zone.origin_key));
+            let response = match signer {
+                Some(signer) => write_signed_answer(catalog, query, &answer, limit, opt, signer),
+                None => write_answer(query, &answer, limit, opt),
+            };
             // Names in no served zone are not cached: they cannot fill it.
             if let Some(key) = key
                 && answer.rcode != rcode::REFUSED
@@ -271,6 +279,147 @@ fn write_section(
         )?;
     }
     Ok(())
+}
+
+/// One RRset and, when authoritative data of a signed zone, its RRSIG.
+fn write_signed_rrset(
+    writer: &mut ResponseWriter,
+    section: Section,
+    out: &RrsetOut<'_>,
+    signer: Option<&crate::dnssec::ZoneSigner>,
+) -> Result<(), Full> {
+    writer.rrset(
+        section,
+        &out.owner,
+        out.record_type,
+        out.ttl,
+        out.rrset.rdatas(),
+    )?;
+    if let Some(signer) = signer {
+        let rrsig = signer.sign(&out.owner, out.record_type, out.ttl, out.rrset.rdatas());
+        writer.rrset(
+            section,
+            &out.owner,
+            crate::dnssec::sign::RRSIG,
+            out.ttl,
+            std::iter::once(rrsig.as_slice()),
+        )?;
+    }
+    Ok(())
+}
+
+/// The answer of a signed zone to a query with DO=1 (RFC 4035 §3.1,
+/// RFC 9824): authoritative RRsets with their RRSIGs; a negative answer
+/// becomes NOERROR with the SOA and one NSEC owned by the name asked — next
+/// name `\000.qname`, bitmap the types that exist there (RRSIG NSEC NXNAME
+/// when the name does not exist) — so it proves nothing about any other
+/// name. Glue and other additional data are not signed.
+fn write_signed_answer(
+    catalog: &Catalog,
+    query: &Query<'_>,
+    answer: &Answer<'_>,
+    limit: usize,
+    opt: Option<OptRecord<'_>>,
+    signer: &crate::dnssec::ZoneSigner,
+) -> Vec<u8> {
+    use crate::dnssec::{NSEC, NXNAME, compact_nsec, sign::RRSIG};
+    let mut writer = ResponseWriter::new(limit);
+    writer.question(query.question);
+    let authoritative = answer.authoritative.then_some(signer);
+    let mut rcode = answer.rcode;
+    let mut truncated = false;
+    for out in &answer.answer {
+        if write_signed_rrset(&mut writer, Section::Answer, out, authoritative).is_err() {
+            truncated = true;
+            break;
+        }
+    }
+    let negative = answer.answer.is_empty()
+        && !answer.referral
+        && answer.authoritative
+        && matches!(answer.rcode, rcode::NOERROR | rcode::NXDOMAIN);
+    if !truncated
+        && negative
+        && let Some(soa) = answer.authority.first()
+    {
+        let types: Vec<u16> = if answer.rcode == rcode::NXDOMAIN {
+            // RFC 9824 §3.1: the name "exists" with nothing but the proof.
+            rcode = rcode::NOERROR;
+            vec![RRSIG, NSEC, NXNAME]
+        } else {
+            let mut types = answer
+                .zone
+                .as_ref()
+                .zip(crate::wire::name_from_wire(query.qname))
+                .and_then(|(zone, name)| {
+                    let node = zone.node_key(&crate::name_key::name_key(&name.to_lowercase()));
+                    catalog.store().node(&node).ok().flatten()
+                })
+                .map(|node| node.rrsets().map(|(t, _)| t).collect::<Vec<u16>>())
+                .unwrap_or_default();
+            types.extend([RRSIG, NSEC]);
+            types
+        };
+        let nsec = compact_nsec(query.qname, &types);
+        let nsec_ttl = soa.ttl;
+        let rrsig = signer.sign(
+            query.qname,
+            NSEC,
+            nsec_ttl,
+            std::iter::once(nsec.as_slice()),
+        );
+        truncated = write_signed_rrset(&mut writer, Section::Authority, soa, Some(signer)).is_err()
+            || writer
+                .rrset(
+                    Section::Authority,
+                    query.qname,
+                    NSEC,
+                    nsec_ttl,
+                    std::iter::once(nsec.as_slice()),
+                )
+                .is_err()
+            || writer
+                .rrset(
+                    Section::Authority,
+                    query.qname,
+                    RRSIG,
+                    nsec_ttl,
+                    std::iter::once(rrsig.as_slice()),
+                )
+                .is_err();
+    } else if !truncated {
+        for out in &answer.authority {
+            if write_signed_rrset(&mut writer, Section::Authority, out, authoritative).is_err() {
+                truncated = true;
+                break;
+            }
+        }
+    }
+    if !truncated {
+        for out in &answer.additional {
+            let fits = writer
+                .rrset(
+                    Section::Additional,
+                    &out.owner,
+                    out.record_type,
+                    out.ttl,
+                    out.rrset.rdatas(),
+                )
+                .is_ok();
+            if !fits && answer.referral {
+                truncated = true;
+                break;
+            }
+        }
+    }
+    let header = Header {
+        id: query.id,
+        opcode: query.opcode,
+        request_flags: query.flags,
+        authoritative: answer.authoritative,
+        rcode,
+    };
+    writer.finish(header, truncated, opt)
 }
 
 fn write_answer(

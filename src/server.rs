@@ -48,6 +48,14 @@ pub enum ServerError {
         "[[transfer.zone]] origin = \"{0}\" names no zone file (<origin>.zone) in the zones directory"
     )]
     UnknownTransferZone(String),
+    #[error(transparent)]
+    Keys(#[from] crate::dnssec::keys::KeyError),
+    #[error(
+        "dnssec.zones names {0}, which has no key in {1}; make one with `mimidns keys generate --zone {0}`"
+    )]
+    NoKey(String, String),
+    #[error("dnssec.zones names {0}, which is not served from a zone file here")]
+    UnknownSignedZone(String),
 }
 
 impl ServerError {
@@ -115,6 +123,41 @@ impl RunningServer {
     pub async fn wait(&mut self) {
         let _ = self.tasks.join_next().await;
     }
+}
+
+/// Puts the zone's DNSKEY, CDNSKEY and CDS (RFC 7344) at its apex, as
+/// server-managed RRsets, when they are not there already (one commit).
+async fn publish_keys(
+    catalog: &Catalog,
+    origin: &hickory_proto::rr::Name,
+    zone: &crate::catalog::ServedZone,
+    dnskey: Vec<u8>,
+    ds: Vec<u8>,
+) -> Result<(), ServerError> {
+    const DNSKEY: u16 = 48;
+    const CDS: u16 = 59;
+    const CDNSKEY: u16 = 60;
+    let ttl = zone.soa.ttl();
+    let mut writes = Vec::new();
+    for (record_type, rdata) in [(DNSKEY, &dnskey), (CDNSKEY, &dnskey), (CDS, &ds)] {
+        let key = zone.rrset_key(&zone.origin_key, record_type);
+        let value = crate::rrset::encode_rrset(
+            crate::rrset::RrsetOwner::Server,
+            ttl,
+            std::slice::from_ref(rdata),
+        );
+        let stored = catalog.store().rrset(&key).map_err(CatalogError::from)?;
+        if stored.is_none_or(|s| s.raw() != value.as_slice()) {
+            writes.push(crate::store::RrsetWrite {
+                key,
+                value: Some(value),
+            });
+        }
+    }
+    if !writes.is_empty() {
+        catalog.apply(origin, writes).await?;
+    }
+    Ok(())
 }
 
 /// The zones configured with a `primary`: this server is their secondary.
@@ -188,7 +231,37 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             return Err(ServerError::UnknownTransferZone(origin.clone()));
         }
     }
-    let catalog = Arc::new(catalog.with_cache_capacity(config.answer_cache_entries));
+    let mut catalog = catalog.with_cache_capacity(config.answer_cache_entries);
+    let mut published = Vec::new();
+    for origin_text in &config.signed_zones {
+        let mut origin = hickory_proto::rr::Name::from_ascii(origin_text)
+            .map_err(|_| ServerError::UnknownSignedZone(origin_text.clone()))?;
+        origin.set_fqdn(true);
+        let origin = origin.to_lowercase();
+        let zone = catalog
+            .zone(&origin)
+            .filter(|_| catalog.secondary(&origin).is_none())
+            .ok_or_else(|| ServerError::UnknownSignedZone(origin_text.clone()))?;
+        let key_dir = config.key_dir();
+        let mut keys = crate::dnssec::keys::load(&key_dir, origin_text)?;
+        if keys.is_empty() {
+            return Err(ServerError::NoKey(
+                origin_text.clone(),
+                key_dir.display().to_string(),
+            ));
+        }
+        let key = keys.remove(0);
+        published.push((origin.clone(), zone, key.dnskey_rdata(), key.ds_rdata()));
+        info!(zone = %origin, key_tag = key.tag, "signing online");
+        catalog = catalog.with_signer(
+            &origin,
+            crate::dnssec::ZoneSigner::new(key, &crate::wire::name_to_wire(&origin)),
+        );
+    }
+    let catalog = Arc::new(catalog);
+    for (origin, zone, dnskey, ds) in published {
+        publish_keys(&catalog, &origin, &zone, dnskey, ds).await?;
+    }
     // Bind everything first: a start that fails leaves nothing running.
     let mut dns_listeners = Vec::new();
     for &address in &config.listen {

@@ -5,6 +5,7 @@
 //! chosen per command (resolve: 0 found, 1 not found, 2 error).
 
 pub mod admin;
+pub mod keys;
 pub mod resolve;
 pub mod serve;
 pub mod store;
@@ -50,6 +51,8 @@ enum Command {
     Store(store::StoreArgs),
     /// TSIG keys for zone transfers and NOTIFY.
     Tsig(tsig::TsigArgs),
+    /// DNSSEC zone signing keys.
+    Keys(keys::KeysArgs),
 }
 
 #[derive(clap::Args)]
@@ -158,7 +161,7 @@ pub fn main() -> ExitCode {
         Command::Admin(args) => args.json(),
         Command::Hash(args) => args.json,
         Command::Resolve(args) => args.json(),
-        Command::Serve(_) | Command::Store(_) | Command::Tsig(_) => false,
+        Command::Serve(_) | Command::Store(_) | Command::Tsig(_) | Command::Keys(_) => false,
     };
     if !matches!(cli.command, Command::Serve(_)) {
         // A command whose reader went away (`| head`) ends quietly, as Unix
@@ -176,6 +179,7 @@ pub fn main() -> ExitCode {
         Command::Hash(args) => run_hash(args),
         Command::Store(args) => store::run(args),
         Command::Tsig(args) => tsig::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Resolve(args) => return resolve::run(args),
     };
     match result {

@@ -1,0 +1,365 @@
+//! Online signing with compact denial (RFC 9824), checked by real
+//! validators: `delv` with the zone's DS as trust anchor, and a validating
+//! `unbound` that reaches the server as a stub. Positive answers, denial of
+//! names that do not exist (NOERROR, NSEC at the name, next name
+//! `\000.qname`), NODATA, an admin write validating at once, a restart
+//! keeping the key, a wrong anchor failing, and key files with loose modes
+//! refused at start.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use hickory_proto::rr::RecordType;
+use mimidns::admin::service::AdminService;
+use mimidns::config::Config;
+
+/// `delv` against `address` with `anchor` (DS presentation) as the trust anchor.
+fn delv(address: SocketAddr, anchor: &str, name: &str, qtype: &str) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let fields: Vec<&str> = anchor.split_whitespace().collect();
+    let anchors = dir.path().join("anchors.conf");
+    std::fs::write(
+        &anchors,
+        format!(
+            "trust-anchors {{\n  {} static-ds {} {} {} \"{}\";\n}};\n",
+            fields[0], fields[3], fields[4], fields[5], fields[6]
+        ),
+    )
+    .expect("anchors");
+    let output = Command::new(require_tool("delv"))
+        .arg(format!("@{}", address.ip()))
+        .args(["-p", &address.port().to_string(), "-a"])
+        .arg(&anchors)
+        .args(["+root=example.test", name, qtype])
+        .output()
+        .expect("delv runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The DS line `mimidns keys ds` prints for the zone.
+fn ds_line(data_dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["keys", "ds", "--zone", "example.test", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("keys ds runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+fn generate_key(data_dir: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args(["keys", "generate", "--zone", "example.test", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("keys generate runs");
+    assert!(output.status.success(), "{output:?}");
+}
+
+fn signed(config: &mut Config) {
+    config.signed_zones = vec!["example.test".into()];
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delv_validates_answers_and_compact_denials() {
+    let data = tempfile::tempdir().expect("data");
+    generate_key(data.path());
+    let anchor = ds_line(data.path());
+    let wrong_data = tempfile::tempdir().expect("other");
+    generate_key(wrong_data.path());
+    let wrong_anchor = ds_line(wrong_data.path());
+    let data_path = data.path().to_path_buf();
+    let server = start_server_with(&repo_path("tests/zones"), data, signed).await;
+    let address = server.address;
+    let service = AdminService::new(server.server.catalog.clone());
+    service
+        .put_identifier("example.test", "+14155550100", &[sample_mapping("alice")])
+        .await
+        .expect("put");
+    let owner = format!(
+        "{}._mimi.example.test.",
+        mimidns::identifier::hash_identifier("+14155550100")
+            .expect("hash")
+            .label
+    );
+    let (anchor2, owner2) = (anchor.clone(), owner.clone());
+    tokio::task::spawn_blocking(move || {
+        for (name, qtype) in [
+            ("host.example.test.", "A"),
+            ("example.test.", "DNSKEY"),
+            ("example.test.", "SOA"),
+            (owner2.as_str(), "TXT"),
+            (owner2.as_str(), "SVCB"),
+            ("anything.wild.example.test.", "A"),
+        ] {
+            let text = delv(address, &anchor2, name, qtype);
+            assert!(
+                text.contains("; fully validated"),
+                "{name} {qtype}:\n{text}"
+            );
+        }
+        for (name, qtype, bitmap) in [
+            ("nope.example.test.", "A", "RRSIG NSEC TYPE128"),
+            ("host.example.test.", "MX", "A TXT AAAA RRSIG NSEC"),
+            ("b.example.test.", "A", "RRSIG NSEC"),
+        ] {
+            let text = delv(address, &anchor2, name, qtype);
+            assert!(
+                text.contains("negative response, fully validated"),
+                "{name} {qtype}:\n{text}"
+            );
+            // Compact denial: the NSEC covers the name asked and nothing else.
+            let next = format!("NSEC \\000.{name} {bitmap}");
+            assert!(text.contains(&next), "{name}: no `{next}` in\n{text}");
+        }
+        let wrong = delv(address, &wrong_anchor, "host.example.test.", "A");
+        assert!(!wrong.contains("fully validated"), "{wrong}");
+        // DO=0 answers carry no signatures, as before.
+        let plain = ask(address, "host.example.test.", RecordType::A, Ask::UDP);
+        assert!(
+            plain
+                .answers
+                .iter()
+                .all(|r| r.record_type() != RecordType::RRSIG)
+        );
+        let signed = ask(
+            address,
+            "host.example.test.",
+            RecordType::A,
+            Ask {
+                dnssec_ok: true,
+                ..Ask::UDP
+            },
+        );
+        assert!(
+            signed
+                .answers
+                .iter()
+                .any(|r| r.record_type() == RecordType::RRSIG)
+        );
+        let nx = ask(
+            address,
+            "nope.example.test.",
+            RecordType::A,
+            Ask {
+                dnssec_ok: true,
+                ..Ask::UDP
+            },
+        );
+        assert_eq!(
+            nx.metadata.response_code,
+            hickory_proto::op::ResponseCode::NoError,
+            "RFC 9824: NXDOMAIN becomes NOERROR"
+        );
+    })
+    .await
+    .expect("delv");
+    // A write validates at once; a deleted identifier is denied at once.
+    service
+        .put_identifier("example.test", "+14155550199", &[sample_mapping("bob")])
+        .await
+        .expect("put");
+    service
+        .delete_identifier("example.test", "+14155550100")
+        .await
+        .expect("delete");
+    let fresh = format!(
+        "{}._mimi.example.test.",
+        mimidns::identifier::hash_identifier("+14155550199")
+            .expect("hash")
+            .label
+    );
+    let (anchor3, owner3) = (anchor.clone(), owner.clone());
+    tokio::task::spawn_blocking(move || {
+        let text = delv(address, &anchor3, &fresh, "TXT");
+        assert!(
+            text.contains("; fully validated") && text.contains("ssi=bob"),
+            "{text}"
+        );
+        let text = delv(address, &anchor3, &owner3, "TXT");
+        assert!(
+            text.contains("negative response, fully validated"),
+            "{text}"
+        );
+    })
+    .await
+    .expect("delv");
+    // A restart keeps the key and the signing.
+    drop(service);
+    server.server.shutdown().await;
+    let server = start_server_with(
+        &repo_path("tests/zones"),
+        tempfile::TempDir::new_in("/tmp").expect("unused"),
+        |config: &mut Config| {
+            signed(config);
+            config.data_dir = data_path.clone();
+            config.admin.socket = Some(data_path.join("admin2.sock"));
+        },
+    )
+    .await;
+    let address = server.address;
+    tokio::task::spawn_blocking(move || {
+        let text = delv(address, &anchor, "host.example.test.", "A");
+        assert!(text.contains("; fully validated"), "{text}");
+    })
+    .await
+    .expect("delv");
+    server.server.shutdown().await;
+}
+
+/// A validating unbound, with the zone's DS as its trust anchor and the
+/// server as a stub: AD=1 on answers and on compact denials; SERVFAIL when
+/// the anchor is another key's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_validates_with_the_ds_as_anchor() {
+    if !in_private_netns() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("data");
+    generate_key(data.path());
+    let anchor = ds_line(data.path());
+    let other = tempfile::tempdir().expect("other");
+    generate_key(other.path());
+    let wrong_anchor = ds_line(other.path());
+    let server = start_server_with(&repo_path("tests/zones"), data, signed).await;
+    let address = server.address;
+    let dir = tempfile::tempdir().expect("unbound");
+    let mut daemons = Vec::new();
+    let mut resolvers = Vec::new();
+    for (index, anchor) in [anchor, wrong_anchor].iter().enumerate() {
+        let resolver: SocketAddr = format!("127.0.0.{}:{}", 41 + index, free_port())
+            .parse()
+            .expect("address");
+        let conf = dir.path().join(format!("unbound{index}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "server:\n  interface: {ip}@{port}\n  port: {port}\n  do-not-query-localhost: no\n  access-control: 127.0.0.0/8 allow\n\
+                 \x20 chroot: \"\"\n  username: \"\"\n  directory: \"{dir}\"\n  pidfile: \"{dir}/unbound{index}.pid\"\n  use-syslog: no\n\
+                 \x20 module-config: \"validator iterator\"\n  trust-anchor: \"{anchor}\"\n  do-ip6: no\n  num-threads: 1\n\
+                 \x20 local-zone: \"test.\" nodefault\n\
+                 stub-zone:\n  name: \"example.test.\"\n  stub-addr: {sip}@{sport}\n\
+                 remote-control:\n  control-enable: no\n",
+                ip = resolver.ip(),
+                port = resolver.port(),
+                dir = dir.path().display(),
+                sip = address.ip(),
+                sport = address.port(),
+            ),
+        )
+        .expect("unbound.conf");
+        daemons.push(Daemon {
+            child: Command::new(require_tool("unbound"))
+                .args(["-d", "-c"])
+                .arg(&conf)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("unbound starts"),
+            name: "unbound",
+        });
+        resolvers.push(resolver);
+    }
+    tokio::task::spawn_blocking(move || {
+        let recursive = Ask {
+            dnssec_ok: true,
+            ..Ask::UDP
+        };
+        let query = |resolver: SocketAddr, name: &str, qtype: RecordType| {
+            for _ in 0..50 {
+                let mut message = query_message(name, qtype, recursive);
+                message.metadata.recursion_desired = true;
+                if let Some(reply) =
+                    exchange_raw(resolver, &message.to_vec().expect("encode"), false)
+                {
+                    return hickory_proto::op::Message::from_vec(&reply).expect("decodes");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            panic!("unbound at {resolver} does not answer");
+        };
+        for (name, qtype) in [
+            ("host.example.test.", RecordType::A),
+            ("nope.example.test.", RecordType::A),
+            ("host.example.test.", RecordType::MX),
+        ] {
+            let reply = query(resolvers[0], name, qtype);
+            assert_eq!(
+                reply.metadata.response_code,
+                hickory_proto::op::ResponseCode::NoError,
+                "{name}"
+            );
+            assert!(
+                reply.metadata.authentic_data,
+                "AD for {name} {qtype:?}: {reply:?}"
+            );
+        }
+        let bogus = query(resolvers[1], "host.example.test.", RecordType::A);
+        assert_eq!(
+            bogus.metadata.response_code,
+            hickory_proto::op::ResponseCode::ServFail
+        );
+    })
+    .await
+    .expect("unbound");
+    drop(daemons);
+    server.server.shutdown().await;
+}
+
+/// A key file others can read, or a signed zone without a key, stops the
+/// start with a clear message; nothing is served half-signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loose_key_files_and_missing_keys_are_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("data");
+    let mut config = Config {
+        listen: vec!["127.0.0.1:0".parse().expect("address")],
+        zones_dir: repo_path("tests/zones"),
+        data_dir: data.path().to_path_buf(),
+        signed_zones: vec!["example.test".into()],
+        ..Config::default()
+    };
+    let error = mimidns::server::start(&config).await.err().expect("no key");
+    assert!(
+        error
+            .to_string()
+            .contains("mimidns keys generate --zone example.test"),
+        "{error}"
+    );
+    generate_key(data.path());
+    let key = std::fs::read_dir(data.path().join("keys"))
+        .expect("keys")
+        .next()
+        .expect("a key")
+        .expect("entry")
+        .path();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let error = mimidns::server::start(&config)
+        .await
+        .err()
+        .expect("loose mode");
+    assert!(error.to_string().contains("chmod 600"), "{error}");
+    std::fs::write(&key, b"not a key").expect("corrupt");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let error = mimidns::server::start(&config)
+        .await
+        .err()
+        .expect("corrupt key");
+    assert!(error.to_string().contains("not an ECDSA P-256"), "{error}");
+    config.signed_zones = vec!["unknown.test".into()];
+    let error = mimidns::server::start(&config)
+        .await
+        .err()
+        .expect("unknown zone");
+    assert!(error.to_string().contains("unknown.test"), "{error}");
+}
