@@ -211,6 +211,8 @@ fn answer_query(
         // RFC 6891 §6.1.1: OPT is not a question. (MAILA and MAILB are
         // looked up like any type: no RRset has them, so NODATA, as Knot.)
         rtype::OPT => return bare(rcode::FORMERR, true),
+        // RFC 9824 §2: NXNAME is a meta type that only appears in bitmaps.
+        crate::dnssec::NXNAME => return bare(rcode::FORMERR, true),
         _ => {}
     }
     let cache = catalog.answer_cache();

@@ -162,6 +162,17 @@ async fn delv_validates_answers_and_compact_denials() {
             hickory_proto::op::ResponseCode::NoError,
             "RFC 9824: NXDOMAIN becomes NOERROR"
         );
+        let nxname = ask(
+            address,
+            "host.example.test.",
+            RecordType::Unknown(128),
+            Ask::UDP,
+        );
+        assert_eq!(
+            nxname.metadata.response_code,
+            hickory_proto::op::ResponseCode::FormErr,
+            "a query for NXNAME"
+        );
     })
     .await
     .expect("delv");
