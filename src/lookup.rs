@@ -206,7 +206,9 @@ impl<'a> Resolver<'a> {
             }
             if let Some(cut_index) = cut {
                 if answer.answer.is_empty() {
-                    return self.referral(&zone, owner, &name, cut_index);
+                    let mut referral = self.referral(&zone, owner, &name, cut_index)?;
+                    referral.zone = Some(zone.clone());
+                    return Ok(referral);
                 }
                 // RFC 1034 §4.3.2 step 3b: a CNAME led below a cut; the
                 // answer so far plus the referral for the rest.

@@ -389,6 +389,65 @@ fn write_signed_answer(
                     std::iter::once(rrsig.as_slice()),
                 )
                 .is_err();
+    } else if !truncated && answer.referral {
+        // RFC 4035 §3.1.4: the NS of a cut are not signed; the DS is, or
+        // its absence is proved — RFC 9824 §3.3: an NSEC at the cut with
+        // next name `sub\000.zone` and types NS RRSIG NSEC.
+        for out in &answer.authority {
+            truncated |= writer
+                .rrset(
+                    Section::Authority,
+                    &out.owner,
+                    out.record_type,
+                    out.ttl,
+                    out.rrset.rdatas(),
+                )
+                .is_err();
+        }
+        if let (Some(cut), Some(zone), false) =
+            (answer.authority.first(), answer.zone.as_ref(), truncated)
+        {
+            let ds = crate::wire::name_from_wire(&cut.owner).and_then(|name| {
+                let key =
+                    zone.rrset_key(&crate::name_key::name_key(&name.to_lowercase()), rtype::DS);
+                catalog.store().rrset(&key).ok().flatten()
+            });
+            truncated = match ds {
+                Some(ds) => {
+                    let out = RrsetOut {
+                        owner: cut.owner.clone(),
+                        record_type: rtype::DS,
+                        ttl: ds.ttl(),
+                        rrset: ds,
+                    };
+                    write_signed_rrset(&mut writer, Section::Authority, &out, Some(signer)).is_err()
+                }
+                None => {
+                    let nsec = crate::dnssec::delegation_nsec(&cut.owner);
+                    let ttl = zone.negative_ttl;
+                    let rrsig =
+                        signer.sign(&cut.owner, NSEC, ttl, std::iter::once(nsec.as_slice()));
+                    writer
+                        .rrset(
+                            Section::Authority,
+                            &cut.owner,
+                            NSEC,
+                            ttl,
+                            std::iter::once(nsec.as_slice()),
+                        )
+                        .is_err()
+                        || writer
+                            .rrset(
+                                Section::Authority,
+                                &cut.owner,
+                                RRSIG,
+                                ttl,
+                                std::iter::once(rrsig.as_slice()),
+                            )
+                            .is_err()
+                }
+            };
+        }
     } else if !truncated {
         for out in &answer.authority {
             if write_signed_rrset(&mut writer, Section::Authority, out, authoritative).is_err() {

@@ -123,6 +123,39 @@ async fn delv_validates_answers_and_compact_denials() {
             let next = format!("NSEC \\000.{name} {bitmap}");
             assert!(text.contains(&next), "{name}: no `{next}` in\n{text}");
         }
+        // No DS at the delegation: proved by the parent (RFC 4035 §3.1.4.1).
+        let text = delv(address, &anchor2, "deleg.example.test.", "DS");
+        assert!(
+            text.contains("negative response, fully validated"),
+            "{text}"
+        );
+        // The referral itself carries the proof (RFC 9824 §3.3): NS
+        // unsigned, an NSEC at the cut with next name `deleg\000`, its RRSIG.
+        let referral = Command::new(require_tool("kdig"))
+            .arg(format!("@{}", address.ip()))
+            .args([
+                "-p",
+                &address.port().to_string(),
+                "+dnssec",
+                "+norec",
+                "www.deleg.example.test.",
+                "A",
+            ])
+            .output()
+            .expect("kdig runs");
+        let referral = String::from_utf8_lossy(&referral.stdout).into_owned();
+        let authority: Vec<&str> = referral
+            .lines()
+            .skip_while(|l| !l.contains("AUTHORITY SECTION"))
+            .take_while(|l| !l.contains("ADDITIONAL SECTION"))
+            .collect();
+        let has = |needle: &str| authority.iter().any(|l| l.contains(needle));
+        assert!(
+            has("NSEC\tdeleg\\000.example.test. NS RRSIG NSEC"),
+            "{referral}"
+        );
+        assert!(has("RRSIG\tNSEC 13"), "{referral}");
+        assert!(!has("RRSIG\tNS "), "NS at a cut is not signed: {referral}");
         let wrong = delv(address, &wrong_anchor, "host.example.test.", "A");
         assert!(!wrong.contains("fully validated"), "{wrong}");
         // DO=0 answers carry no signatures, as before.
@@ -245,6 +278,27 @@ async fn unbound_validates_with_the_ds_as_anchor() {
     let wrong_anchor = ds_line(other.path());
     let server = start_server_with(&repo_path("tests/zones"), data, signed).await;
     let address = server.address;
+    // The unsigned child zone behind the delegation deleg.example.test
+    // (glue 192.0.2.53, an address this namespace gives to lo).
+    let added = Command::new("ip")
+        .args(["addr", "add", "192.0.2.53/32", "dev", "lo"])
+        .status()
+        .expect("ip runs");
+    assert!(added.success(), "cannot add 192.0.2.53 to lo");
+    let child_zones = tempfile::tempdir().expect("child zones");
+    std::fs::write(
+        child_zones.path().join("deleg.example.test.zone"),
+        "$TTL 300\n@ IN SOA ns hostmaster 1 3600 900 604800 60\n  IN NS ns\nns IN A 192.0.2.53\nwww IN A 192.0.2.80\n",
+    )
+    .expect("child zone");
+    let child = start_server_with(
+        child_zones.path(),
+        tempfile::tempdir().expect("data"),
+        |config: &mut Config| {
+            config.listen = vec!["192.0.2.53:53".parse().expect("address")];
+        },
+    )
+    .await;
     let dir = tempfile::tempdir().expect("unbound");
     let mut daemons = Vec::new();
     let mut resolvers = Vec::new();
@@ -315,6 +369,19 @@ async fn unbound_validates_with_the_ds_as_anchor() {
                 "AD for {name} {qtype:?}: {reply:?}"
             );
         }
+        // An unsigned child: the signed parent proves there is no DS (an
+        // NSEC at the cut), so the answer is insecure — not bogus.
+        let insecure = query(resolvers[0], "www.deleg.example.test.", RecordType::A);
+        assert_eq!(
+            insecure.metadata.response_code,
+            hickory_proto::op::ResponseCode::NoError,
+            "{insecure:?}"
+        );
+        assert_eq!(insecure.answers.len(), 1, "{insecure:?}");
+        assert!(
+            !insecure.metadata.authentic_data,
+            "an unsigned child is insecure"
+        );
         let bogus = query(resolvers[1], "host.example.test.", RecordType::A);
         assert_eq!(
             bogus.metadata.response_code,
@@ -324,6 +391,7 @@ async fn unbound_validates_with_the_ds_as_anchor() {
     .await
     .expect("unbound");
     drop(daemons);
+    child.server.shutdown().await;
     server.server.shutdown().await;
 }
 

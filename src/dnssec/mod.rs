@@ -90,6 +90,30 @@ pub fn compact_nsec(qname: &[u8], types: &[u16]) -> Vec<u8> {
     rdata
 }
 
+/// The NSEC at a delegation without DS (RFC 9824 §3.3): owned by the cut,
+/// next name the cut's first label with a zero octet appended (the name
+/// right after it that is not below it), types NS RRSIG NSEC.
+pub fn delegation_nsec(cut: &[u8]) -> Vec<u8> {
+    let mut rdata = Vec::with_capacity(cut.len() + 8);
+    match cut.first() {
+        Some(&length) if length > 0 && length < 63 => {
+            let first = usize::from(length);
+            rdata.push(length + 1);
+            rdata.extend(cut[1..=first].iter().map(u8::to_ascii_lowercase));
+            rdata.push(0);
+            rdata.extend(cut[first + 1..].iter().map(u8::to_ascii_lowercase));
+        }
+        // A 63-octet first label cannot grow: `\000.cut` is below the cut
+        // but still after it in canonical order.
+        _ => {
+            rdata.extend_from_slice(b"\x01\x00");
+            rdata.extend(cut.iter().map(u8::to_ascii_lowercase));
+        }
+    }
+    rdata.extend_from_slice(&type_bitmap(&[crate::wire::rtype::NS, sign::RRSIG, NSEC]));
+    rdata
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +130,8 @@ mod tests {
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20
             ]
         );
+        let cut = delegation_nsec(b"\x03Sub\x04test\x00");
+        assert_eq!(&cut[..11], b"\x04sub\x00\x04test\x00");
         let nsec = compact_nsec(b"\x03NoT\x04test\x00", &[46, 47, NXNAME]);
         assert_eq!(&nsec[..12], b"\x01\x00\x03not\x04test\x00");
     }
