@@ -442,3 +442,65 @@ async fn loose_key_files_and_missing_keys_are_refused_at_start() {
         .expect("unknown zone");
     assert!(error.to_string().contains("unknown.test"), "{error}");
 }
+
+/// Zone walking (the attack compact denial exists to stop): following NSEC
+/// next names from the apex never reaches a name of the zone — each next
+/// name is `\000.` plus the name asked — while the zone holds identifiers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walking_the_nsec_next_names_learns_nothing() {
+    let data = tempfile::tempdir().expect("data");
+    generate_key(data.path());
+    let server = start_server_with(&repo_path("tests/zones"), data, signed).await;
+    let service = AdminService::new(server.server.catalog.clone());
+    for i in 0..20 {
+        service
+            .put_identifier(
+                "example.test",
+                &format!("+1415555{i:04}"),
+                &[sample_mapping("u")],
+            )
+            .await
+            .expect("put");
+    }
+    let address = server.address;
+    tokio::task::spawn_blocking(move || {
+        let mut name = "_mimi.example.test.".to_string();
+        for step in 0..12 {
+            let output = Command::new(require_tool("kdig"))
+                .arg(format!("@{}", address.ip()))
+                .args([
+                    "-p",
+                    &address.port().to_string(),
+                    "+dnssec",
+                    "+norec",
+                    &name,
+                    "NSEC",
+                ])
+                .output()
+                .expect("kdig runs");
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let next = text
+                .lines()
+                .filter(|l| !l.starts_with(';'))
+                .find_map(|l| {
+                    let fields: Vec<&str> = l.split_whitespace().collect();
+                    (fields.get(3) == Some(&"NSEC")).then(|| fields.get(4).map(|s| s.to_string()))
+                })
+                .flatten()
+                .unwrap_or_else(|| panic!("step {step}: no NSEC for {name}:\n{text}"));
+            assert_eq!(
+                next.to_ascii_lowercase(),
+                format!("\\000.{}", name.to_ascii_lowercase()),
+                "step {step}: the NSEC of {name} names another name"
+            );
+            assert!(
+                !next.contains("._mimi.example.test.") || next.starts_with("\\000."),
+                "{next}"
+            );
+            name = next;
+        }
+    })
+    .await
+    .expect("walk");
+    server.server.shutdown().await;
+}
