@@ -298,13 +298,13 @@ fn write_signed_rrset(
         out.rrset.rdatas(),
     )?;
     if let Some(signer) = signer {
-        let rrsig = signer.sign(&out.owner, out.record_type, out.ttl, out.rrset.rdatas());
+        let rrsigs = signer.signatures(&out.owner, out.record_type, out.ttl, out.rrset.rdatas());
         writer.rrset(
             section,
             &out.owner,
             crate::dnssec::sign::RRSIG,
             out.ttl,
-            std::iter::once(rrsig.as_slice()),
+            rrsigs.iter().map(Vec::as_slice),
         )?;
     }
     Ok(())

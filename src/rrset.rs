@@ -129,6 +129,7 @@ impl StoredRrset {
 }
 
 /// Iterates the RDATAs of a validated [`StoredRrset`].
+#[derive(Clone)]
 pub struct RdataIter<'a> {
     rest: &'a [u8],
 }

@@ -131,7 +131,8 @@ async fn publish_keys(
     catalog: &Catalog,
     origin: &hickory_proto::rr::Name,
     zone: &crate::catalog::ServedZone,
-    dnskey: Vec<u8>,
+    dnskeys: Vec<Vec<u8>>,
+    active: Vec<u8>,
     ds: Vec<u8>,
 ) -> Result<(), ServerError> {
     const DNSKEY: u16 = 48;
@@ -139,13 +140,11 @@ async fn publish_keys(
     const CDNSKEY: u16 = 60;
     let ttl = zone.soa.ttl();
     let mut writes = Vec::new();
-    for (record_type, rdata) in [(DNSKEY, &dnskey), (CDNSKEY, &dnskey), (CDS, &ds)] {
+    // The DNSKEY RRset holds every key; CDNSKEY and CDS (RFC 7344) the
+    // active one, for parents that follow them.
+    for (record_type, rdatas) in [(DNSKEY, dnskeys), (CDNSKEY, vec![active]), (CDS, vec![ds])] {
         let key = zone.rrset_key(&zone.origin_key, record_type);
-        let value = crate::rrset::encode_rrset(
-            crate::rrset::RrsetOwner::Server,
-            ttl,
-            std::slice::from_ref(rdata),
-        );
+        let value = crate::rrset::encode_rrset(crate::rrset::RrsetOwner::Server, ttl, &rdatas);
         let stored = catalog.store().rrset(&key).map_err(CatalogError::from)?;
         if stored.is_none_or(|s| s.raw() != value.as_slice()) {
             writes.push(crate::store::RrsetWrite {
@@ -243,24 +242,32 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             .filter(|_| catalog.secondary(&origin).is_none())
             .ok_or_else(|| ServerError::UnknownSignedZone(origin_text.clone()))?;
         let key_dir = config.key_dir();
-        let mut keys = crate::dnssec::keys::load(&key_dir, origin_text)?;
+        let mut keys = crate::dnssec::keys::signing_order(&key_dir, origin_text)?;
         if keys.is_empty() {
             return Err(ServerError::NoKey(
                 origin_text.clone(),
                 key_dir.display().to_string(),
             ));
         }
+        // Every key is published; the first (the active one) signs.
+        let dnskeys: Vec<Vec<u8>> = keys.iter().map(|key| key.dnskey_rdata()).collect();
         let key = keys.remove(0);
-        published.push((origin.clone(), zone, key.dnskey_rdata(), key.ds_rdata()));
+        published.push((
+            origin.clone(),
+            zone,
+            dnskeys,
+            key.dnskey_rdata(),
+            key.ds_rdata(),
+        ));
         info!(zone = %origin, key_tag = key.tag, "signing online");
         catalog = catalog.with_signer(
             &origin,
-            crate::dnssec::ZoneSigner::new(key, &crate::wire::name_to_wire(&origin)),
+            crate::dnssec::ZoneSigner::new(key, keys, &crate::wire::name_to_wire(&origin)),
         );
     }
     let catalog = Arc::new(catalog);
-    for (origin, zone, dnskey, ds) in published {
-        publish_keys(&catalog, &origin, &zone, dnskey, ds).await?;
+    for (origin, zone, dnskeys, active, ds) in published {
+        publish_keys(&catalog, &origin, &zone, dnskeys, active, ds).await?;
     }
     // Bind everything first: a start that fails leaves nothing running.
     let mut dns_listeners = Vec::new();

@@ -504,3 +504,129 @@ async fn walking_the_nsec_next_names_learns_nothing() {
     .expect("walk");
     server.server.shutdown().await;
 }
+
+fn keys_cli(data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .arg("keys")
+        .args(args)
+        .args(["--zone", "example.test", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("keys runs");
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    String::from_utf8(output.stdout).expect("utf8")
+}
+
+/// A CSK rollover: a second key is published, then activated (the DNSKEY
+/// RRset carries both keys' signatures, so resolvers trusting either DS
+/// validate throughout), then the old key is retired; `keys activate`
+/// refuses nothing it should not and `keys retire` refuses the active key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rollover_keeps_validating_with_either_ds() {
+    let data = tempfile::tempdir().expect("data");
+    let data_path = data.path().to_path_buf();
+    generate_key(&data_path);
+    let old_ds = ds_line(&data_path);
+    let old_tag: u16 = old_ds
+        .split_whitespace()
+        .nth(3)
+        .expect("tag")
+        .parse()
+        .expect("tag");
+    let start = |data_path: std::path::PathBuf, socket: &'static str| async move {
+        start_server_with(
+            &repo_path("tests/zones"),
+            tempfile::TempDir::new().expect("unused"),
+            move |config: &mut Config| {
+                signed(config);
+                config.data_dir = data_path.clone();
+                config.admin.socket = Some(data_path.join(socket));
+            },
+        )
+        .await
+    };
+    let check = |address: SocketAddr, anchor: String, valid: bool| async move {
+        tokio::task::spawn_blocking(move || {
+            let text = delv(address, &anchor, "host.example.test.", "A");
+            assert_eq!(
+                text.contains("; fully validated"),
+                valid,
+                "{anchor}:\n{text}"
+            );
+        })
+        .await
+        .expect("delv");
+    };
+    // Step 1: publish a second key.
+    let generated = keys_cli(&data_path, &["generate"]);
+    assert!(generated.contains("does not sign yet"), "{generated}");
+    let list = keys_cli(&data_path, &["list"]);
+    let new_tag: u16 = list
+        .lines()
+        .find(|l| l.contains("published"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{list}"));
+    let ds_lines = keys_cli(&data_path, &["ds"]);
+    let new_ds = ds_lines
+        .lines()
+        .find(|l| l.contains(&format!(" DS {new_tag} ")))
+        .expect("new DS")
+        .to_string();
+    let server = start(data_path.clone(), "a.sock").await;
+    check(server.address, old_ds.clone(), true).await;
+    check(server.address, new_ds.clone(), true).await;
+    server.server.shutdown().await;
+    // Step 2: the new key signs.
+    let refused = Command::new(env!("CARGO_BIN_EXE_mimidns"))
+        .args([
+            "keys",
+            "retire",
+            "--zone",
+            "example.test",
+            "--tag",
+            &old_tag.to_string(),
+            "--data-dir",
+        ])
+        .arg(&data_path)
+        .output()
+        .expect("runs");
+    assert!(
+        !refused.status.success(),
+        "the active key cannot be retired"
+    );
+    keys_cli(&data_path, &["activate", "--tag", &new_tag.to_string()]);
+    let server = start(data_path.clone(), "b.sock").await;
+    let address = server.address;
+    let signed_by = tokio::task::spawn_blocking(move || {
+        let output = Command::new(require_tool("kdig"))
+            .arg(format!("@{}", address.ip()))
+            .args([
+                "-p",
+                &address.port().to_string(),
+                "+dnssec",
+                "+short",
+                "host.example.test.",
+                "A",
+            ])
+            .output()
+            .expect("kdig");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    })
+    .await
+    .expect("kdig");
+    assert!(
+        signed_by.contains(&format!(" {new_tag} example.test.")),
+        "{signed_by}"
+    );
+    check(server.address, old_ds.clone(), true).await;
+    check(server.address, new_ds.clone(), true).await;
+    server.server.shutdown().await;
+    // Step 3: the old key goes.
+    keys_cli(&data_path, &["retire", "--tag", &old_tag.to_string()]);
+    let server = start(data_path.clone(), "c.sock").await;
+    check(server.address, new_ds, true).await;
+    check(server.address, old_ds, false).await;
+    server.server.shutdown().await;
+    drop(data);
+}

@@ -1,4 +1,4 @@
-//! `mimidns keys generate|list|ds`: the zone signing keys of online
+//! `mimidns keys generate|list|ds|activate|retire`: the zone signing keys of online
 //! signing. Keys go to the key directory (`dnssec.key-dir`, default
 //! `<data-dir>/keys`) as PKCS#8 files of mode 0600; only public forms
 //! (DNSKEY, DS) are ever printed.
@@ -28,10 +28,24 @@ enum KeysCommand {
         #[arg(long)]
         zone: String,
     },
-    /// List a zone's keys: tag, algorithm, file.
+    /// List a zone's keys: tag, algorithm, state, file.
     List {
         #[arg(long)]
         zone: String,
+    },
+    /// Make key TAG the one that signs (rollover step 2; takes effect at the next start).
+    Activate {
+        #[arg(long)]
+        zone: String,
+        #[arg(long)]
+        tag: u16,
+    },
+    /// Remove key TAG, which must no longer sign (rollover step 3).
+    Retire {
+        #[arg(long)]
+        zone: String,
+        #[arg(long)]
+        tag: u16,
     },
     /// Print the DS records (SHA-256) to give the parent zone.
     Ds {
@@ -53,6 +67,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let dir = config.key_dir();
     match args.command {
         KeysCommand::Generate { zone } => {
+            let had_keys = !keys::load(&dir, &zone)?.is_empty();
             let key = keys::generate(&dir, &zone)?;
             println!(
                 "generated key {} for {} in {}",
@@ -60,15 +75,54 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
                 presentation(&zone),
                 key.path.display()
             );
+            if had_keys {
+                println!(
+                    "it is published (DNSKEY) but does not sign yet; after at least the DNSKEY TTL, `mimidns keys activate --zone {zone} --tag {}`",
+                    key.tag
+                );
+            }
         }
         KeysCommand::List { zone } => {
-            for key in keys::load(&dir, &zone)? {
+            let order = keys::signing_order(&dir, &zone)?;
+            for (index, key) in order.iter().enumerate() {
+                let state = if index == 0 { "active" } else { "published" };
                 println!(
-                    "{}  ECDSAP256SHA256 (13)  CSK  {}",
+                    "{}  ECDSAP256SHA256 (13)  CSK  {state}  {}",
                     key.tag,
                     key.path.display()
                 );
             }
+        }
+        KeysCommand::Activate { zone, tag } => {
+            keys::activate(&dir, &zone, tag)?;
+            let age = keys::load(&dir, &zone)?
+                .iter()
+                .find(|key| key.tag == tag)
+                .and_then(|key| {
+                    std::fs::metadata(&key.path)
+                        .ok()?
+                        .modified()
+                        .ok()?
+                        .elapsed()
+                        .ok()
+                });
+            if age.is_some_and(|age| age < std::time::Duration::from_secs(3600)) {
+                eprintln!(
+                    "warning: key {tag} was made less than an hour ago; resolvers may not have it yet (wait at least the DNSKEY TTL between rollover steps)"
+                );
+            }
+            println!(
+                "key {tag} signs {} from the next start",
+                presentation(&zone)
+            );
+        }
+        KeysCommand::Retire { zone, tag } => {
+            let path = keys::retire(&dir, &zone, tag)?;
+            println!(
+                "key {tag} of {} removed ({})",
+                presentation(&zone),
+                path.display()
+            );
         }
         KeysCommand::Ds { zone } => {
             for key in keys::load(&dir, &zone)? {

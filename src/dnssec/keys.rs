@@ -4,6 +4,13 @@
 //! readable by anyone else is refused, and no private key is ever logged
 //! or shown. This module reads and writes key files and computes the
 //! DNSKEY RDATA, key tag (RFC 4034 Appendix B) and DS (RFC 4509).
+//!
+//! Rollover: every key file of a zone is published in its DNSKEY RRset;
+//! the one named in `<zone>.active` signs (the first key, when there is no
+//! such file). `keys generate` on a zone that has a key adds a published,
+//! inactive one; `keys activate` switches signing to it; `keys retire`
+//! removes a key that no longer signs. Between steps wait at least the
+//! DNSKEY TTL, so resolvers have the new key set before it is needed.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +38,10 @@ pub enum KeyError {
     Foreign(PathBuf, String, String),
     #[error("the system random generator failed")]
     Random,
+    #[error("zone {0} has no key with tag {1}")]
+    NoSuchKey(String, u16),
+    #[error("key {1} signs zone {0}; activate another key first")]
+    Active(String, u16),
 }
 
 /// One zone key, loaded.
@@ -165,6 +176,63 @@ pub fn generate(dir: &Path, origin: &str) -> Result<ZoneKey, KeyError> {
     ZoneKey::from_pkcs8(pkcs8.as_ref(), origin, path)
 }
 
+fn active_file(dir: &Path, origin: &str) -> PathBuf {
+    dir.join(format!("{}.active", zone_part(origin)))
+}
+
+/// The tag of the key that signs `origin`, if one was chosen.
+pub fn active_tag(dir: &Path, origin: &str) -> Result<Option<u16>, KeyError> {
+    let path = active_file(dir, origin);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| KeyError::NotAKey(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KeyError::Io(path, e)),
+    }
+}
+
+/// Makes the key `tag` the one that signs `origin`.
+pub fn activate(dir: &Path, origin: &str, tag: u16) -> Result<(), KeyError> {
+    if !load(dir, origin)?.iter().any(|key| key.tag == tag) {
+        return Err(KeyError::NoSuchKey(zone_part(origin), tag));
+    }
+    let path = active_file(dir, origin);
+    std::fs::write(&path, format!("{tag}\n")).map_err(|e| KeyError::Io(path, e))
+}
+
+/// Removes the key `tag` of `origin`; the key that signs cannot go.
+pub fn retire(dir: &Path, origin: &str, tag: u16) -> Result<PathBuf, KeyError> {
+    let keys = load(dir, origin)?;
+    let key = keys
+        .iter()
+        .find(|key| key.tag == tag)
+        .ok_or_else(|| KeyError::NoSuchKey(zone_part(origin), tag))?;
+    let active = active_tag(dir, origin)?.or_else(|| keys.first().map(|k| k.tag));
+    if active == Some(tag) {
+        return Err(KeyError::Active(zone_part(origin), tag));
+    }
+    std::fs::remove_file(&key.path).map_err(|e| KeyError::Io(key.path.clone(), e))?;
+    Ok(key.path.clone())
+}
+
+/// The keys of `origin`: the one that signs first, then the others
+/// (published only). Empty when the zone has none.
+pub fn signing_order(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError> {
+    let mut keys = load(dir, origin)?;
+    if let Some(tag) = active_tag(dir, origin)? {
+        let at = keys
+            .iter()
+            .position(|key| key.tag == tag)
+            .ok_or_else(|| KeyError::NoSuchKey(zone_part(origin), tag))?;
+        let active = keys.remove(at);
+        keys.insert(0, active);
+    }
+    Ok(keys)
+}
+
 /// Every key of `origin` in `dir`, oldest tag first; a key file others can
 /// read, or one that is not a key, is an error (nothing half-loaded).
 pub fn load(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError> {
@@ -244,5 +312,40 @@ mod tests {
             Err(KeyError::NotAKey(_))
         ));
         assert!(!format!("{key:?}").contains("pair"));
+    }
+
+    #[test]
+    fn rollover_publishes_activates_and_retires() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = generate(dir.path(), "example.test").unwrap();
+        let second = generate(dir.path(), "example.test").unwrap();
+        let order = signing_order(dir.path(), "example.test").unwrap();
+        assert_eq!(order.len(), 2, "both published");
+        assert_eq!(
+            order[0].tag,
+            first.tag.min(second.tag),
+            "the first key signs until another is activated"
+        );
+        let other = if order[0].tag == first.tag {
+            second.tag
+        } else {
+            first.tag
+        };
+        assert!(matches!(
+            retire(dir.path(), "example.test", order[0].tag),
+            Err(KeyError::Active(_, _))
+        ));
+        let old = order[0].tag;
+        activate(dir.path(), "example.test", other).unwrap();
+        assert_eq!(
+            signing_order(dir.path(), "example.test").unwrap()[0].tag,
+            other
+        );
+        retire(dir.path(), "example.test", old).unwrap();
+        assert_eq!(signing_order(dir.path(), "example.test").unwrap().len(), 1);
+        assert!(matches!(
+            activate(dir.path(), "example.test", 1),
+            Err(KeyError::NoSuchKey(_, 1))
+        ));
     }
 }

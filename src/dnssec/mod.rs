@@ -15,20 +15,54 @@ pub const NXNAME: u16 = 128;
 /// Type code NSEC.
 pub const NSEC: u16 = 47;
 
-/// What signs one zone's answers: its active key.
+/// What signs one zone's answers: its active key, and the keys that are
+/// only published (during a rollover they sign the DNSKEY RRset too, so a
+/// resolver trusting either key accepts the key set).
 #[derive(Debug)]
 pub struct ZoneSigner {
     key: ZoneKey,
+    published: Vec<ZoneKey>,
     /// The zone's origin, lower-case wire form (the RRSIG signer name).
     origin_wire: Vec<u8>,
 }
 
+/// Type code DNSKEY.
+pub const DNSKEY: u16 = 48;
+
 impl ZoneSigner {
-    pub fn new(key: ZoneKey, origin_wire: &[u8]) -> Self {
+    pub fn new(key: ZoneKey, published: Vec<ZoneKey>, origin_wire: &[u8]) -> Self {
         Self {
             key,
+            published,
             origin_wire: origin_wire.to_ascii_lowercase(),
         }
+    }
+
+    /// The RRSIGs an RRset gets: one by the active key, and for the DNSKEY
+    /// RRset one by every published key as well.
+    pub fn signatures<'r>(
+        &self,
+        owner: &[u8],
+        record_type: u16,
+        ttl: u32,
+        rdatas: impl Iterator<Item = &'r [u8]> + Clone,
+    ) -> Vec<Vec<u8>> {
+        let mut signatures = vec![self.sign(owner, record_type, ttl, rdatas.clone())];
+        if record_type == DNSKEY {
+            let validity = sign::validity(crate::tsig::now());
+            for key in &self.published {
+                signatures.push(sign::rrsig(
+                    key,
+                    &self.origin_wire,
+                    owner,
+                    record_type,
+                    ttl,
+                    rdatas.clone(),
+                    validity,
+                ));
+            }
+        }
+        signatures
     }
 
     pub fn key(&self) -> &ZoneKey {
