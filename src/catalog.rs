@@ -340,6 +340,11 @@ impl Catalog {
         self
     }
 
+    /// Every zone signer (for counters).
+    pub fn signers(&self) -> impl Iterator<Item = &Arc<crate::dnssec::ZoneSigner>> {
+        self.signers.values()
+    }
+
     /// The signer of a zone (by origin key), if it is signed.
     pub fn signer(&self, origin_key: &[u8]) -> Option<&Arc<crate::dnssec::ZoneSigner>> {
         self.signers.get(origin_key)

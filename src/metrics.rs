@@ -491,6 +491,17 @@ impl Collector for Scrape {
                 ),
             ],
         )?;
+        let shed: u64 = metrics
+            .catalog
+            .signers()
+            .map(|s| s.negatives_shed.load(Ordering::Relaxed))
+            .sum();
+        counter(
+            &mut encoder,
+            "signed_negatives_shed",
+            "Signed negative answers shed (SERVFAIL) because the per-zone signing budget per second was spent",
+            shed,
+        )?;
         let transfers = &metrics.transfers;
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
         counter_family(

@@ -251,7 +251,10 @@ fn answer_query(
                 None => write_answer(query, &answer, limit, opt),
             };
             // Names in no served zone are not cached: they cannot fill it.
+            // Signed answers are not either: their signatures expire, and the
+            // signer keeps its own cache of what can be reused.
             if let Some(key) = key
+                && signer.is_none()
                 && answer.rcode != rcode::REFUSED
                 && answer.rcode != rcode::SERVFAIL
             {
@@ -340,6 +343,20 @@ fn write_signed_answer(
         && !answer.referral
         && answer.authoritative
         && matches!(answer.rcode, rcode::NOERROR | rcode::NXDOMAIN);
+    if negative && !signer.may_sign_negative() {
+        // The signing budget is spent: shed this signed denial rather than
+        // slow everything else down (counted in the signer).
+        let mut writer = ResponseWriter::new(limit);
+        writer.question(query.question);
+        let header = Header {
+            id: query.id,
+            opcode: query.opcode,
+            request_flags: query.flags,
+            authoritative: false,
+            rcode: rcode::SERVFAIL,
+        };
+        return writer.finish(header, false, opt);
+    }
     if !truncated
         && negative
         && let Some(soa) = answer.authority.first()

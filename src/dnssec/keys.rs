@@ -159,6 +159,13 @@ pub fn generate(dir: &Path, origin: &str) -> Result<ZoneKey, KeyError> {
         .mode(0o700)
         .create(dir)
         .map_err(io(dir))?;
+    // A key added beside others is published only: pin the key that signs
+    // now, or a new key with a lower tag would take over.
+    if active_tag(dir, origin)?.is_none()
+        && let Some(current) = load(dir, origin)?.first()
+    {
+        activate(dir, origin, current.tag)?;
+    }
     let pkcs8 =
         EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
             .map_err(|_| KeyError::Random)?;
@@ -322,15 +329,10 @@ mod tests {
         let order = signing_order(dir.path(), "example.test").unwrap();
         assert_eq!(order.len(), 2, "both published");
         assert_eq!(
-            order[0].tag,
-            first.tag.min(second.tag),
-            "the first key signs until another is activated"
+            order[0].tag, first.tag,
+            "the first key signs until another is activated, whatever the tags"
         );
-        let other = if order[0].tag == first.tag {
-            second.tag
-        } else {
-            first.tag
-        };
+        let other = second.tag;
         assert!(matches!(
             retire(dir.path(), "example.test", order[0].tag),
             Err(KeyError::Active(_, _))

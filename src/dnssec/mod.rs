@@ -24,6 +24,63 @@ pub struct ZoneSigner {
     published: Vec<ZoneKey>,
     /// The zone's origin, lower-case wire form (the RRSIG signer name).
     origin_wire: Vec<u8>,
+    cache: SignatureCache,
+    /// Negative answers signed in the current second, and which second.
+    negative_budget: std::sync::Mutex<(u64, u32)>,
+    /// Signed negative answers shed because the budget was spent.
+    pub negatives_shed: std::sync::atomic::AtomicU64,
+}
+
+/// Most negative answers (each needs a fresh signature) signed per second
+/// per zone; past it they are shed (SERVFAIL), the positive path and the
+/// store untouched.
+pub const NEGATIVE_SIGNATURES_PER_SECOND: u32 = 20_000;
+
+/// RRSIGs of RRsets that exist, keyed by the RRset's owner, type, TTL and
+/// content: a write that changes an RRset changes its key, so a stale
+/// signature is never found. Bounded; a full shard is emptied.
+#[derive(Debug)]
+struct SignatureCache {
+    shards: Vec<std::sync::Mutex<std::collections::HashMap<u64, CachedSignatures>>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// Signatures of one RRset and when they expire.
+type CachedSignatures = (u32, Vec<Vec<u8>>);
+
+const CACHE_SHARDS: usize = 16;
+const CACHE_PER_SHARD: usize = 16_384;
+
+impl SignatureCache {
+    fn new() -> Self {
+        Self {
+            shards: (0..CACHE_SHARDS)
+                .map(|_| std::sync::Mutex::default())
+                .collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn key<'r>(
+        &self,
+        owner: &[u8],
+        record_type: u16,
+        ttl: u32,
+        rdatas: impl Iterator<Item = &'r [u8]>,
+    ) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = self.hasher.build_hasher();
+        for byte in owner {
+            hasher.write_u8(byte.to_ascii_lowercase());
+        }
+        hasher.write_u16(record_type);
+        hasher.write_u32(ttl);
+        for rdata in rdatas {
+            hasher.write_usize(rdata.len());
+            hasher.write(rdata);
+        }
+        hasher.finish()
+    }
 }
 
 /// Type code DNSKEY.
@@ -35,7 +92,30 @@ impl ZoneSigner {
             key,
             published,
             origin_wire: origin_wire.to_ascii_lowercase(),
+            cache: SignatureCache::new(),
+            negative_budget: std::sync::Mutex::new((0, 0)),
+            negatives_shed: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Whether one more negative answer may be signed now (the per-second
+    /// budget); counts the ones shed.
+    pub fn may_sign_negative(&self) -> bool {
+        let now = crate::tsig::now();
+        let mut budget = self
+            .negative_budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if budget.0 != now {
+            *budget = (now, 0);
+        }
+        if budget.1 >= NEGATIVE_SIGNATURES_PER_SECOND {
+            self.negatives_shed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        budget.1 += 1;
+        true
     }
 
     /// The RRSIGs an RRset gets: one by the active key, and for the DNSKEY
@@ -47,6 +127,16 @@ impl ZoneSigner {
         ttl: u32,
         rdatas: impl Iterator<Item = &'r [u8]> + Clone,
     ) -> Vec<Vec<u8>> {
+        let now = crate::tsig::now();
+        let key = self.cache.key(owner, record_type, ttl, rdatas.clone());
+        let shard = &self.cache.shards[(key as usize) % CACHE_SHARDS];
+        if let Some((expiration, signatures)) =
+            shard.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            // Re-signed a day before the signatures expire.
+            && u64::from(*expiration) > now + 24 * 3600
+        {
+            return signatures.clone();
+        }
         let mut signatures = vec![self.sign(owner, record_type, ttl, rdatas.clone())];
         if record_type == DNSKEY {
             let validity = sign::validity(crate::tsig::now());
@@ -62,6 +152,12 @@ impl ZoneSigner {
                 ));
             }
         }
+        let (_, expiration) = sign::validity(now);
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= CACHE_PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(key, (expiration, signatures.clone()));
         signatures
     }
 
@@ -151,6 +247,49 @@ pub fn delegation_nsec(cut: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_of_an_unchanged_rrset_come_from_the_cache_and_a_change_misses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = keys::generate(dir.path(), "example.test").unwrap();
+        let signer = ZoneSigner::new(key, Vec::new(), b"\x07example\x04test\x00");
+        let owner = b"\x04host\x07example\x04test\x00";
+        let a = [&[192u8, 0, 2, 1][..]];
+        let first = signer.signatures(owner, 1, 300, a.iter().copied());
+        let again = signer.signatures(owner, 1, 300, a.iter().copied());
+        assert_eq!(
+            first, again,
+            "the same RRset: the cached signature (ECDSA would differ if re-signed)"
+        );
+        let b = [&[192u8, 0, 2, 2][..]];
+        let changed = signer.signatures(owner, 1, 300, b.iter().copied());
+        assert_ne!(changed, first, "changed content: signed anew");
+        let other_ttl = signer.signatures(owner, 1, 60, a.iter().copied());
+        assert_ne!(other_ttl, first);
+    }
+
+    #[test]
+    fn negative_signatures_have_a_per_second_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = keys::generate(dir.path(), "example.test").unwrap();
+        let signer = ZoneSigner::new(key, Vec::new(), b"\x07example\x04test\x00");
+        let allowed = (0..NEGATIVE_SIGNATURES_PER_SECOND + 50)
+            .filter(|_| signer.may_sign_negative())
+            .count() as u32;
+        // Within one second (or two, at a boundary) at most the budget each.
+        assert!(
+            (NEGATIVE_SIGNATURES_PER_SECOND..=2 * NEGATIVE_SIGNATURES_PER_SECOND)
+                .contains(&allowed)
+        );
+        if allowed == NEGATIVE_SIGNATURES_PER_SECOND {
+            assert_eq!(
+                signer
+                    .negatives_shed
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                50
+            );
+        }
+    }
 
     #[test]
     fn type_bitmaps_follow_rfc_4034_section_4_3() {
