@@ -91,6 +91,7 @@ fn response_opt(edns: Option<request::Edns>, identity: &ServerIdentity) -> Optio
         dnssec_ok: edns.dnssec_ok,
         // RFC 5001 §2.1: NSID only to a request that asks for it.
         nsid: identity.nsid().filter(|_| edns.nsid),
+        compact_ok: false,
     })
 }
 
@@ -332,6 +333,7 @@ fn write_signed_answer(
     writer.question(query.question);
     let authoritative = answer.authoritative.then_some(signer);
     let mut rcode = answer.rcode;
+    let mut compact_ok = false;
     let mut truncated = false;
     for out in &answer.answer {
         if write_signed_rrset(&mut writer, Section::Answer, out, authoritative).is_err() {
@@ -362,8 +364,13 @@ fn write_signed_answer(
         && let Some(soa) = answer.authority.first()
     {
         let types: Vec<u16> = if answer.rcode == rcode::NXDOMAIN {
-            // RFC 9824 §3.1: the name "exists" with nothing but the proof.
-            rcode = rcode::NOERROR;
+            // RFC 9824 §3.1: the name "exists" with nothing but the proof —
+            // NOERROR, unless the client set Compact Answers OK (§4): then
+            // NXDOMAIN is restored and the flag echoed.
+            match query.edns {
+                Some(edns) if edns.compact_ok => compact_ok = true,
+                _ => rcode = rcode::NOERROR,
+            }
             vec![RRSIG, NSEC, NXNAME]
         } else {
             let mut types = answer
@@ -497,6 +504,7 @@ fn write_signed_answer(
         authoritative: answer.authoritative,
         rcode,
     };
+    let opt = opt.map(|opt| OptRecord { compact_ok, ..opt });
     writer.finish(header, truncated, opt)
 }
 

@@ -150,6 +150,7 @@ impl TransferQuestion {
             udp_payload: crate::query::ADVERTISED_UDP_PAYLOAD,
             dnssec_ok: false,
             nsid: None,
+            compact_ok: false,
         })
     }
 }

@@ -195,6 +195,26 @@ async fn delv_validates_answers_and_compact_denials() {
             hickory_proto::op::ResponseCode::NoError,
             "RFC 9824: NXDOMAIN becomes NOERROR"
         );
+        // RFC 9824 §4: with Compact Answers OK the NXDOMAIN is kept and the flag echoed.
+        let mut co = query_message(
+            "nope.example.test.",
+            RecordType::A,
+            Ask {
+                dnssec_ok: true,
+                ..Ask::UDP
+            },
+        )
+        .to_vec()
+        .expect("encode");
+        let flags_at = co.len() - 4;
+        co[flags_at] |= 0x40;
+        let reply = exchange_raw(address, &co, false).expect("reply");
+        assert_eq!(reply[3] & 0x0F, 3, "NXDOMAIN kept with CO");
+        assert_eq!(
+            reply[reply.len() - 4] & 0xC0,
+            0xC0,
+            "DO and CO echoed in the OPT"
+        );
         let nxname = ask(
             address,
             "host.example.test.",

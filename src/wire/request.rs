@@ -23,6 +23,8 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// The request carries an (empty) NSID option (RFC 5001 §2.1).
     pub nsid: bool,
+    /// The Compact Answers OK flag (RFC 9824 §4): NXDOMAIN may be kept.
+    pub compact_ok: bool,
 }
 
 /// A TSIG record at the end of a request (RFC 8945 §4.2), as much of it as
@@ -136,6 +138,9 @@ impl<'a> Cursor<'a> {
         }
     }
 }
+
+/// The Compact Answers OK flag in the EDNS header (RFC 9824 §4).
+pub const COMPACT_OK: u16 = 0x4000;
 
 /// Opcode NOTIFY (RFC 1996 §3).
 pub const OPCODE_NOTIFY: u8 = 4;
@@ -252,6 +257,7 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Rejection> {
             version,
             dnssec_ok: edns_flags & 0x8000 != 0,
             nsid,
+            compact_ok: edns_flags & COMPACT_OK != 0,
         });
     }
     if cursor.at != packet.len() {
@@ -331,6 +337,7 @@ mod tests {
                 version: 0,
                 dnssec_ok: true,
                 nsid: false,
+                compact_ok: false,
             })
         );
     }

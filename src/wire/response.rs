@@ -265,8 +265,9 @@ impl ResponseWriter {
             self.buf.extend_from_slice(&opt.udp_payload.to_be_bytes());
             self.buf.push((header.rcode >> 4) as u8);
             self.buf.push(0);
-            self.buf
-                .extend_from_slice(&(if opt.dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
+            self.buf.extend_from_slice(
+                &(u16::from(opt.dnssec_ok) << 15 | u16::from(opt.compact_ok) << 14).to_be_bytes(),
+            );
             match opt.nsid {
                 // RFC 5001 §2.3: the NSID option, its payload the server's identifier.
                 Some(nsid) => {
@@ -299,6 +300,8 @@ pub struct OptRecord<'a> {
     pub dnssec_ok: bool,
     /// The NSID payload, when the request asked for it and one is configured.
     pub nsid: Option<&'a [u8]>,
+    /// Compact Answers OK (RFC 9824 §4): set when a signed denial kept NXDOMAIN.
+    pub compact_ok: bool,
 }
 
 /// EDNS option code of NSID (RFC 5001 §2.3).
@@ -357,6 +360,7 @@ mod tests {
                 udp_payload: 1232,
                 dnssec_ok: false,
                 nsid: None,
+                compact_ok: false,
             }),
         );
         // Answer owner is a pointer to offset 12; authority owner points at "example".
@@ -400,6 +404,7 @@ mod tests {
                 udp_payload: 1232,
                 dnssec_ok: false,
                 nsid: None,
+                compact_ok: false,
             }),
         );
         let message = Message::from_vec(&bytes).expect("decodes");
