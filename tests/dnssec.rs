@@ -650,3 +650,28 @@ async fn a_key_rollover_keeps_validating_with_either_ds() {
     server.server.shutdown().await;
     drop(data);
 }
+
+/// An Ed25519 key (algorithm 15, RFC 8080) signs as well as the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_keys_validate_too() {
+    let data = tempfile::tempdir().expect("data");
+    keys_cli(data.path(), &["generate", "--algorithm", "ed25519"]);
+    let list = keys_cli(data.path(), &["list"]);
+    assert!(list.contains("ED25519 (15)"), "{list}");
+    let anchor = ds_line(data.path());
+    assert_eq!(anchor.split_whitespace().nth(4), Some("15"), "{anchor}");
+    let server = start_server_with(&repo_path("tests/zones"), data, signed).await;
+    let address = server.address;
+    tokio::task::spawn_blocking(move || {
+        let text = delv(address, &anchor, "host.example.test.", "A");
+        assert!(text.contains("; fully validated"), "{text}");
+        let text = delv(address, &anchor, "nope.example.test.", "A");
+        assert!(
+            text.contains("negative response, fully validated"),
+            "{text}"
+        );
+    })
+    .await
+    .expect("delv");
+    server.server.shutdown().await;
+}

@@ -27,6 +27,9 @@ enum KeysCommand {
     Generate {
         #[arg(long)]
         zone: String,
+        /// ecdsap256sha256 (13, the default) or ed25519 (15).
+        #[arg(long, default_value = "ecdsap256sha256")]
+        algorithm: String,
     },
     /// List a zone's keys: tag, algorithm, state, file.
     List {
@@ -66,9 +69,12 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let dir = config.key_dir();
     match args.command {
-        KeysCommand::Generate { zone } => {
+        KeysCommand::Generate { zone, algorithm } => {
+            let algorithm = keys::Algorithm::from_text(&algorithm).ok_or_else(|| {
+                anyhow::anyhow!("--algorithm {algorithm}: use ecdsap256sha256 or ed25519")
+            })?;
             let had_keys = !keys::load(&dir, &zone)?.is_empty();
-            let key = keys::generate(&dir, &zone)?;
+            let key = keys::generate(&dir, &zone, algorithm)?;
             println!(
                 "generated key {} for {} in {}",
                 key.tag,
@@ -87,8 +93,10 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             for (index, key) in order.iter().enumerate() {
                 let state = if index == 0 { "active" } else { "published" };
                 println!(
-                    "{}  ECDSAP256SHA256 (13)  CSK  {state}  {}",
+                    "{}  {} ({})  CSK  {state}  {}",
                     key.tag,
+                    key.algorithm.name(),
+                    key.algorithm.number(),
                     key.path.display()
                 );
             }
@@ -128,9 +136,10 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             for key in keys::load(&dir, &zone)? {
                 let ds = key.ds_rdata();
                 println!(
-                    "{} IN DS {} 13 2 {}",
+                    "{} IN DS {} {} 2 {}",
                     presentation(&zone),
                     key.tag,
+                    key.algorithm.number(),
                     data_encoding::HEXUPPER.encode(&ds[4..])
                 );
             }

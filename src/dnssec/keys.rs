@@ -1,6 +1,7 @@
 //! Zone signing keys: a combined signing key (CSK, flags 257) per zone,
-//! ECDSA P-256 with SHA-256 (algorithm 13), kept as a PKCS#8 file of mode
-//! 0600 named `K<zone>+013+<key tag>.pk8` in the key directory. A key file
+//! ECDSA P-256 with SHA-256 (algorithm 13, the default) or Ed25519
+//! (algorithm 15), kept as a PKCS#8 file of mode 0600 named
+//! `K<zone>+<algorithm>+<key tag>.pk8` in the key directory. A key file
 //! readable by anyone else is refused, and no private key is ever logged
 //! or shown. This module reads and writes key files and computes the
 //! DNSKEY RDATA, key tag (RFC 4034 Appendix B) and DS (RFC 4509).
@@ -15,12 +16,51 @@
 use std::path::{Path, PathBuf};
 
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// DNSSEC algorithm 13: ECDSA P-256 with SHA-256 (RFC 6605).
 pub const ALGORITHM_ECDSAP256SHA256: u8 = 13;
+/// DNSSEC algorithm 15: Ed25519 (RFC 8080).
+pub const ALGORITHM_ED25519: u8 = 15;
+
+/// The signing algorithms offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    EcdsaP256Sha256,
+    Ed25519,
+}
+
+impl Algorithm {
+    pub fn number(self) -> u8 {
+        match self {
+            Self::EcdsaP256Sha256 => ALGORITHM_ECDSAP256SHA256,
+            Self::Ed25519 => ALGORITHM_ED25519,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EcdsaP256Sha256 => "ECDSAP256SHA256",
+            Self::Ed25519 => "ED25519",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "ecdsap256sha256" | "13" => Some(Self::EcdsaP256Sha256),
+            "ed25519" | "15" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// A key pair of either algorithm.
+enum Pair {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
 /// Flags of a key that signs keys and data: ZONE and SEP (RFC 4034 §2.1.1).
 pub const FLAGS_CSK: u16 = 257;
 
@@ -32,7 +72,7 @@ pub enum KeyError {
         "key file {0} is readable by group or others (mode {1:o}); chmod 600 it — a private key must be the server's alone"
     )]
     Mode(PathBuf, u32),
-    #[error("key file {0} is not an ECDSA P-256 PKCS#8 key")]
+    #[error("key file {0} is not an ECDSA P-256 or Ed25519 PKCS#8 key")]
     NotAKey(PathBuf),
     #[error("key file {0} belongs to zone {1}, not to {2}")]
     Foreign(PathBuf, String, String),
@@ -46,7 +86,8 @@ pub enum KeyError {
 
 /// One zone key, loaded.
 pub struct ZoneKey {
-    pair: EcdsaKeyPair,
+    pair: Pair,
+    pub algorithm: Algorithm,
     /// The zone's origin in lower-case wire form.
     origin_wire: Vec<u8>,
     pub tag: u16,
@@ -92,16 +133,24 @@ pub fn key_tag(dnskey_rdata: &[u8]) -> u16 {
 }
 
 impl ZoneKey {
-    /// DNSKEY RDATA: flags, protocol 3, algorithm, the public key (x ‖ y).
+    /// DNSKEY RDATA: flags, protocol 3, algorithm, the public key (ECDSA:
+    /// x ‖ y, RFC 6605 §4; Ed25519: the 32 octets, RFC 8080 §3).
     pub fn dnskey_rdata(&self) -> Vec<u8> {
-        let public = self.pair.public_key().as_ref();
-        // ring gives the uncompressed point 0x04 ‖ x ‖ y; DNS wants x ‖ y (RFC 6605 §4).
-        let point = public.get(1..).unwrap_or_default();
-        let mut rdata = Vec::with_capacity(4 + point.len());
+        let public: Vec<u8> = match &self.pair {
+            // ring gives the uncompressed point 0x04 ‖ x ‖ y.
+            Pair::Ecdsa(pair) => pair
+                .public_key()
+                .as_ref()
+                .get(1..)
+                .unwrap_or_default()
+                .to_vec(),
+            Pair::Ed25519(pair) => pair.public_key().as_ref().to_vec(),
+        };
+        let mut rdata = Vec::with_capacity(4 + public.len());
         rdata.extend_from_slice(&FLAGS_CSK.to_be_bytes());
         rdata.push(3);
-        rdata.push(ALGORITHM_ECDSAP256SHA256);
-        rdata.extend_from_slice(point);
+        rdata.push(self.algorithm.number());
+        rdata.extend_from_slice(&public);
         rdata
     }
 
@@ -113,29 +162,47 @@ impl ZoneKey {
         digest.update(&dnskey);
         let mut rdata = Vec::with_capacity(36);
         rdata.extend_from_slice(&self.tag.to_be_bytes());
-        rdata.push(ALGORITHM_ECDSAP256SHA256);
+        rdata.push(self.algorithm.number());
         rdata.push(2); // digest type SHA-256
         rdata.extend_from_slice(&digest.finalize());
         rdata
     }
 
-    /// A signature over `data` (64 octets, r ‖ s, RFC 6605 §4).
+    /// A signature over `data`: 64 octets either way (ECDSA r ‖ s, RFC 6605
+    /// §4; Ed25519, deterministic, RFC 8080 §4).
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
-        self.pair
-            .sign(&SystemRandom::new(), data)
-            .map(|signature| signature.as_ref().to_vec())
-            .unwrap_or_default()
+        match &self.pair {
+            Pair::Ecdsa(pair) => pair
+                .sign(&SystemRandom::new(), data)
+                .map(|signature| signature.as_ref().to_vec())
+                .unwrap_or_default(),
+            Pair::Ed25519(pair) => pair.sign(data).as_ref().to_vec(),
+        }
     }
 
-    fn from_pkcs8(pkcs8: &[u8], origin: &str, path: PathBuf) -> Result<Self, KeyError> {
-        let pair = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            pkcs8,
-            &SystemRandom::new(),
-        )
-        .map_err(|_| KeyError::NotAKey(path.clone()))?;
+    fn from_pkcs8(
+        pkcs8: &[u8],
+        algorithm: Algorithm,
+        origin: &str,
+        path: PathBuf,
+    ) -> Result<Self, KeyError> {
+        let not_a_key = |_| KeyError::NotAKey(path.clone());
+        let pair = match algorithm {
+            Algorithm::EcdsaP256Sha256 => Pair::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    pkcs8,
+                    &SystemRandom::new(),
+                )
+                .map_err(not_a_key)?,
+            ),
+            Algorithm::Ed25519 => {
+                Pair::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(not_a_key)?)
+            }
+        };
         let mut key = Self {
             pair,
+            algorithm,
             origin_wire: origin_wire(origin),
             tag: 0,
             path,
@@ -147,7 +214,7 @@ impl ZoneKey {
 
 /// Makes a new key for `origin` in `dir` (created 0700 if missing); the file
 /// is written with mode 0600 before any key material goes into it.
-pub fn generate(dir: &Path, origin: &str) -> Result<ZoneKey, KeyError> {
+pub fn generate(dir: &Path, origin: &str, algorithm: Algorithm) -> Result<ZoneKey, KeyError> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let io = |path: &Path| {
@@ -166,21 +233,36 @@ pub fn generate(dir: &Path, origin: &str) -> Result<ZoneKey, KeyError> {
     {
         activate(dir, origin, current.tag)?;
     }
-    let pkcs8 =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|_| KeyError::Random)?;
-    let probe = ZoneKey::from_pkcs8(pkcs8.as_ref(), origin, PathBuf::new())?;
-    let path = dir.join(format!("K{}+013+{:05}.pk8", zone_part(origin), probe.tag));
+    let rng = SystemRandom::new();
+    let pkcs8: Vec<u8> = match algorithm {
+        Algorithm::EcdsaP256Sha256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| KeyError::Random)?
+                .as_ref()
+                .to_vec()
+        }
+        Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| KeyError::Random)?
+            .as_ref()
+            .to_vec(),
+    };
+    let probe = ZoneKey::from_pkcs8(&pkcs8, algorithm, origin, PathBuf::new())?;
+    let path = dir.join(format!(
+        "K{}+{:03}+{:05}.pk8",
+        zone_part(origin),
+        algorithm.number(),
+        probe.tag
+    ));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)
         .map_err(io(&path))?;
-    file.write_all(pkcs8.as_ref())
+    file.write_all(&pkcs8)
         .and_then(|()| file.sync_all())
         .map_err(io(&path))?;
-    ZoneKey::from_pkcs8(pkcs8.as_ref(), origin, path)
+    ZoneKey::from_pkcs8(&pkcs8, algorithm, origin, path)
 }
 
 fn active_file(dir: &Path, origin: &str) -> PathBuf {
@@ -244,7 +326,7 @@ pub fn signing_order(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError>
 /// read, or one that is not a key, is an error (nothing half-loaded).
 pub fn load(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let prefix = format!("K{}+013+", zone_part(origin));
+    let prefix = format!("K{}+", zone_part(origin));
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -259,13 +341,18 @@ pub fn load(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError> {
         if !name.starts_with(&prefix) || !name.ends_with(".pk8") {
             continue;
         }
+        let algorithm = match name[prefix.len()..].get(..4) {
+            Some("013+") => Algorithm::EcdsaP256Sha256,
+            Some("015+") => Algorithm::Ed25519,
+            _ => continue,
+        };
         let metadata = std::fs::metadata(&path).map_err(|e| KeyError::Io(path.clone(), e))?;
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyError::Mode(path, mode));
         }
         let pkcs8 = std::fs::read(&path).map_err(|e| KeyError::Io(path.clone(), e))?;
-        keys.push(ZoneKey::from_pkcs8(&pkcs8, origin, path)?);
+        keys.push(ZoneKey::from_pkcs8(&pkcs8, algorithm, origin, path)?);
     }
     keys.sort_by_key(|key| key.tag);
     Ok(keys)
@@ -291,7 +378,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let keys_dir = dir.path().join("keys");
-        let key = generate(&keys_dir, "Example.TEST.").unwrap();
+        let key = generate(&keys_dir, "Example.TEST.", Algorithm::EcdsaP256Sha256).unwrap();
         let mode = std::fs::metadata(&key.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let loaded = load(&keys_dir, "example.test").unwrap();
@@ -324,8 +411,8 @@ mod tests {
     #[test]
     fn rollover_publishes_activates_and_retires() {
         let dir = tempfile::tempdir().unwrap();
-        let first = generate(dir.path(), "example.test").unwrap();
-        let second = generate(dir.path(), "example.test").unwrap();
+        let first = generate(dir.path(), "example.test", Algorithm::EcdsaP256Sha256).unwrap();
+        let second = generate(dir.path(), "example.test", Algorithm::EcdsaP256Sha256).unwrap();
         let order = signing_order(dir.path(), "example.test").unwrap();
         assert_eq!(order.len(), 2, "both published");
         assert_eq!(

@@ -251,7 +251,8 @@ mod tests {
     #[test]
     fn signatures_of_an_unchanged_rrset_come_from_the_cache_and_a_change_misses_it() {
         let dir = tempfile::tempdir().unwrap();
-        let key = keys::generate(dir.path(), "example.test").unwrap();
+        let key =
+            keys::generate(dir.path(), "example.test", keys::Algorithm::EcdsaP256Sha256).unwrap();
         let signer = ZoneSigner::new(key, Vec::new(), b"\x07example\x04test\x00");
         let owner = b"\x04host\x07example\x04test\x00";
         let a = [&[192u8, 0, 2, 1][..]];
@@ -271,7 +272,8 @@ mod tests {
     #[test]
     fn negative_signatures_have_a_per_second_budget() {
         let dir = tempfile::tempdir().unwrap();
-        let key = keys::generate(dir.path(), "example.test").unwrap();
+        let key =
+            keys::generate(dir.path(), "example.test", keys::Algorithm::EcdsaP256Sha256).unwrap();
         let signer = ZoneSigner::new(key, Vec::new(), b"\x07example\x04test\x00");
         let allowed = (0..NEGATIVE_SIGNATURES_PER_SECOND + 50)
             .filter(|_| signer.may_sign_negative())

@@ -7,7 +7,7 @@
 
 use crate::wire::{rtype, wire_name_len};
 
-use super::keys::{ALGORITHM_ECDSAP256SHA256, ZoneKey};
+use super::keys::ZoneKey;
 
 /// RRSIG type code.
 pub const RRSIG: u16 = 46;
@@ -94,7 +94,7 @@ pub fn rrsig<'r>(
 ) -> Vec<u8> {
     let mut rdata = Vec::with_capacity(18 + signer.len() + 64);
     rdata.extend_from_slice(&record_type.to_be_bytes());
-    rdata.push(ALGORITHM_ECDSAP256SHA256);
+    rdata.push(key.algorithm.number());
     rdata.push(label_count(owner));
     rdata.extend_from_slice(&ttl.to_be_bytes());
     rdata.extend_from_slice(&expiration.to_be_bytes());
