@@ -675,3 +675,47 @@ async fn ed25519_keys_validate_too() {
     .expect("delv");
     server.server.shutdown().await;
 }
+
+/// Canonical form (RFC 4034 §6.2): names inside NS, MX, SRV, CNAME and SOA
+/// RDATA are lower-cased before signing, SVCB targets are not; a zone that
+/// writes them in capitals still validates, and so do multi-record RRsets
+/// (sorted as octet strings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capitals_in_rdata_names_still_validate() {
+    let zones = tempfile::tempdir().expect("zones");
+    std::fs::write(
+        zones.path().join("example.test.zone"),
+        "$TTL 300\n@ IN SOA NS1.Example.TEST. HostMaster.EXAMPLE.test. 1 3600 900 604800 120\n\
+         \x20 IN NS NS1.Example.TEST.\n  IN NS ns2.OTHER.example.\nNS1 IN A 192.0.2.1\n\
+         host IN A 192.0.2.10\n  IN A 192.0.2.9\n  IN A 192.0.2.11\n\
+         mx IN MX 10 HOST.Example.Test.\n  IN MX 5 Host.EXAMPLE.test.\n\
+         srv IN SRV 0 0 443 HOST.example.TEST.\nalias IN CNAME HOST.Example.test.\n\
+         svc IN SVCB 1 HOST.Example.Test. alpn=h2\n",
+    )
+    .expect("zone");
+    let data = tempfile::tempdir().expect("data");
+    generate_key(data.path());
+    let anchor = ds_line(data.path());
+    let server = start_server_with(zones.path(), data, signed).await;
+    let address = server.address;
+    tokio::task::spawn_blocking(move || {
+        for (name, qtype) in [
+            ("example.test.", "SOA"),
+            ("example.test.", "NS"),
+            ("host.example.test.", "A"),
+            ("mx.example.test.", "MX"),
+            ("srv.example.test.", "SRV"),
+            ("alias.example.test.", "CNAME"),
+            ("svc.example.test.", "SVCB"),
+        ] {
+            let text = delv(address, &anchor, name, qtype);
+            assert!(
+                text.contains("; fully validated"),
+                "{name} {qtype}:\n{text}"
+            );
+        }
+    })
+    .await
+    .expect("delv");
+    server.server.shutdown().await;
+}

@@ -78,6 +78,10 @@ pub enum KeyError {
     Foreign(PathBuf, String, String),
     #[error("the system random generator failed")]
     Random,
+    #[error(
+        "key file {0}: the algorithm in its name is not one this server signs with (13 ECDSAP256SHA256, 15 ED25519)"
+    )]
+    UnknownAlgorithm(PathBuf),
     #[error("zone {0} has no key with tag {1}")]
     NoSuchKey(String, u16),
     #[error("key {1} signs zone {0}; activate another key first")]
@@ -344,7 +348,9 @@ pub fn load(dir: &Path, origin: &str) -> Result<Vec<ZoneKey>, KeyError> {
         let algorithm = match name[prefix.len()..].get(..4) {
             Some("013+") => Algorithm::EcdsaP256Sha256,
             Some("015+") => Algorithm::Ed25519,
-            _ => continue,
+            // Another zone whose name starts like this one's (`K<zone>.x+…`).
+            _ if !name[prefix.len()..].starts_with(|c: char| c.is_ascii_digit()) => continue,
+            _ => return Err(KeyError::UnknownAlgorithm(path)),
         };
         let metadata = std::fs::metadata(&path).map_err(|e| KeyError::Io(path.clone(), e))?;
         let mode = metadata.permissions().mode() & 0o777;
@@ -406,6 +412,12 @@ mod tests {
             Err(KeyError::NotAKey(_))
         ));
         assert!(!format!("{key:?}").contains("pair"));
+        std::fs::remove_file(keys_dir.join("Kexample.test+013+00001.pk8")).unwrap();
+        std::fs::write(keys_dir.join("Kexample.test+008+00002.pk8"), b"rsa").unwrap();
+        assert!(matches!(
+            load(&keys_dir, "example.test"),
+            Err(KeyError::UnknownAlgorithm(_))
+        ));
     }
 
     #[test]
