@@ -719,3 +719,155 @@ async fn capitals_in_rdata_names_still_validate() {
     .expect("delv");
     server.server.shutdown().await;
 }
+
+/// One section of a `kdig +dnssec` answer: (owner, type, first RDATA field
+/// when NSEC) per record, sorted.
+fn kdig_shape(address: SocketAddr, name: &str, qtype: &str) -> (String, Vec<String>) {
+    let output = Command::new(require_tool("kdig"))
+        .arg(format!("@{}", address.ip()))
+        .args([
+            "-p",
+            &address.port().to_string(),
+            "+dnssec",
+            "+norec",
+            name,
+            qtype,
+        ])
+        .output()
+        .expect("kdig runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let header = text
+        .lines()
+        .filter(|l| l.starts_with(";; ->>HEADER") || l.starts_with(";; Flags"))
+        .map(|l| {
+            l.split(';')
+                .filter(|part| part.contains("status") || part.contains("Flags"))
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut section = "";
+    let mut records: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix(";; ")
+            .and_then(|l| l.strip_suffix(" SECTION:"))
+        {
+            section = if name == "QUESTION" { "" } else { name };
+            continue;
+        }
+        // Additional data is compared by tests/differential.rs; here the
+        // answer and authority sections, where the signatures are.
+        if line.starts_with(';') || line.is_empty() || section.is_empty() || section == "ADDITIONAL"
+        {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let record_type = fields.get(3).copied().unwrap_or("");
+        let detail = match record_type {
+            "NSEC" => fields[4..].join(" "),
+            "RRSIG" => fields
+                .get(4)
+                .map(|covered| covered.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        records.push(format!(
+            "{section} {} {record_type} {detail}",
+            fields[0].to_ascii_lowercase()
+        ));
+    }
+    records.sort();
+    (header, records)
+}
+
+/// The response shapes of RFC 9824 against Knot 3.2's onlinesign module on
+/// the same zone: the same RCODE, flags and sections, record for record
+/// (owners, types, what each RRSIG covers), for answers, NODATA, wildcards
+/// and referrals — except where Knot 3.2 predates RFC 9824, which the
+/// README lists: the bitmap of a nonexistent name (Knot: "AAAA RRSIG NSEC",
+/// RFC 9824 §3.1: "RRSIG NSEC NXNAME"), of an empty non-terminal (Knot
+/// treats it as nonexistent; §3.2: "RRSIG NSEC"), and the next name of the
+/// NSEC at a delegation (Knot: `\000.sub.zone`, below the cut; §3.3:
+/// `sub\000.zone`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_shapes_match_knot_onlinesign_where_rfc_9824_agrees() {
+    if !in_private_netns() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("db")).expect("db");
+    std::fs::copy(
+        repo_path("tests/zones/example.test.zone"),
+        dir.path().join("example.test.zone"),
+    )
+    .expect("zone");
+    let knot_address: SocketAddr = format!("127.0.0.61:{}", free_port())
+        .parse()
+        .expect("address");
+    std::fs::write(
+        dir.path().join("knot.conf"),
+        format!(
+            "server:\n    listen: {ip}@{port}\n    rundir: {dir}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+             database:\n    storage: {dir}/db\nlog:\n  - target: stderr\n    any: warning\n\
+             policy:\n  - id: csk\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n\
+             mod-onlinesign:\n  - id: online\n    policy: csk\n\
+             template:\n  - id: default\n    storage: {dir}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n\
+             zone:\n  - domain: example.test.\n    file: example.test.zone\n    module: mod-onlinesign/online\n",
+            ip = knot_address.ip(),
+            port = knot_address.port(),
+            dir = dir.path().display()
+        ),
+    )
+    .expect("knot.conf");
+    let _knot = Daemon {
+        child: Command::new(require_tool("knotd"))
+            .args(["-c", dir.path().join("knot.conf").to_str().expect("utf8")])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("knotd starts"),
+        name: "knotd",
+    };
+    wait_for_dns(knot_address, "example.test.");
+    let data = tempfile::tempdir().expect("data");
+    generate_key(data.path());
+    let server = start_server_with(&repo_path("tests/zones"), data, signed).await;
+    let ours = server.address;
+    tokio::task::spawn_blocking(move || {
+        for (name, qtype) in [
+            ("host.example.test.", "A"),
+            ("example.test.", "SOA"),
+            ("host.example.test.", "MX"),
+            ("x.wild.example.test.", "A"),
+            ("www.example.test.", "A"),
+            ("svc2.example.test.", "SVCB"),
+            ("nope.example.test.", "A"),
+            ("b.example.test.", "A"),
+            ("www.deleg.example.test.", "A"),
+        ] {
+            let (knot_header, knot) = kdig_shape(knot_address, name, qtype);
+            let (our_header, mut mine) = kdig_shape(ours, name, qtype);
+            assert_eq!(our_header, knot_header, "{name} {qtype}: header");
+            // The documented differences, mapped onto Knot's form.
+            for record in &mut mine {
+                *record = record
+                    .replace("RRSIG NSEC TYPE128", "AAAA RRSIG NSEC")
+                    .replace(
+                        "deleg\\000.example.test. NS",
+                        "\\000.deleg.example.test. NS",
+                    );
+                if name == "b.example.test." {
+                    *record = record.replace(
+                        "NSEC \\000.b.example.test. RRSIG NSEC",
+                        "NSEC \\000.b.example.test. AAAA RRSIG NSEC",
+                    );
+                }
+            }
+            assert_eq!(mine, knot, "{name} {qtype}: sections");
+        }
+    })
+    .await
+    .expect("kdig");
+    server.server.shutdown().await;
+}
