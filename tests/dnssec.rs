@@ -690,7 +690,9 @@ async fn capitals_in_rdata_names_still_validate() {
          host IN A 192.0.2.10\n  IN A 192.0.2.9\n  IN A 192.0.2.11\n\
          mx IN MX 10 HOST.Example.Test.\n  IN MX 5 Host.EXAMPLE.test.\n\
          srv IN SRV 0 0 443 HOST.example.TEST.\nalias IN CNAME HOST.Example.test.\n\
-         svc IN SVCB 1 HOST.Example.Test. alpn=h2\n",
+         svc IN SVCB 1 HOST.Example.Test. alpn=h2\n\
+         child IN NS ns.child\nns.child IN A 192.0.2.54\n\
+         child IN DS 12345 13 2 0000000000000000000000000000000000000000000000000000000000000000\n",
     )
     .expect("zone");
     let data = tempfile::tempdir().expect("data");
@@ -707,6 +709,8 @@ async fn capitals_in_rdata_names_still_validate() {
             ("srv.example.test.", "SRV"),
             ("alias.example.test.", "CNAME"),
             ("svc.example.test.", "SVCB"),
+            // The DS of a signed child is the parent's, signed by it.
+            ("child.example.test.", "DS"),
         ] {
             let text = delv(address, &anchor, name, qtype);
             assert!(
@@ -714,6 +718,17 @@ async fn capitals_in_rdata_names_still_validate() {
                 "{name} {qtype}:\n{text}"
             );
         }
+        // A referral to it carries the DS and its RRSIG, the NS unsigned.
+        let (_, referral) = kdig_shape(address, "www.child.example.test.", "A");
+        assert_eq!(
+            referral,
+            vec![
+                "AUTHORITY child.example.test. DS ".to_string(),
+                "AUTHORITY child.example.test. NS ".to_string(),
+                "AUTHORITY child.example.test. RRSIG DS".to_string(),
+            ],
+            "{referral:?}"
+        );
     })
     .await
     .expect("delv");
