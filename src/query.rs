@@ -481,21 +481,7 @@ fn write_signed_answer(
         }
     }
     if !truncated {
-        for out in &answer.additional {
-            let fits = writer
-                .rrset(
-                    Section::Additional,
-                    &out.owner,
-                    out.record_type,
-                    out.ttl,
-                    out.rrset.rdatas(),
-                )
-                .is_ok();
-            if !fits && answer.referral {
-                truncated = true;
-                break;
-            }
-        }
+        truncated = write_additional(&mut writer, answer);
     }
     let header = Header {
         id: query.id,
@@ -506,6 +492,27 @@ fn write_signed_answer(
     };
     let opt = opt.map(|opt| OptRecord { compact_ok, ..opt });
     writer.finish(header, truncated, opt)
+}
+
+/// The additional section; whether the message must be truncated (glue of
+/// a referral that does not fit, RFC 9471 §3; other additional data is
+/// simply left out, RFC 2181 §9).
+fn write_additional(writer: &mut ResponseWriter, answer: &Answer<'_>) -> bool {
+    for out in &answer.additional {
+        let fits = writer
+            .rrset(
+                Section::Additional,
+                &out.owner,
+                out.record_type,
+                out.ttl,
+                out.rrset.rdatas(),
+            )
+            .is_ok();
+        if !fits && answer.referral {
+            return true;
+        }
+    }
+    false
 }
 
 fn write_answer(
@@ -524,21 +531,7 @@ fn write_answer(
         truncated = write_section(&mut writer, Section::Authority, &answer.authority).is_err();
     }
     if !truncated {
-        for out in &answer.additional {
-            let fits = writer
-                .rrset(
-                    Section::Additional,
-                    &out.owner,
-                    out.record_type,
-                    out.ttl,
-                    out.rrset.rdatas(),
-                )
-                .is_ok();
-            if !fits && answer.referral {
-                truncated = true;
-                break;
-            }
-        }
+        truncated = write_additional(&mut writer, answer);
     }
     let header = Header {
         id: query.id,

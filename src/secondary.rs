@@ -398,30 +398,6 @@ impl TransferEnd {
     }
 }
 
-/// Reads a possibly compressed name at `at`: uncompressed, and the offset after it.
-fn read_name(message: &[u8], mut at: usize) -> Option<(Vec<u8>, usize)> {
-    let mut name = Vec::new();
-    let mut end = None;
-    for _ in 0..128 {
-        let length = *message.get(at)?;
-        if length & 0xC0 == 0xC0 {
-            let pointer = usize::from(u16::from_be_bytes([length & 0x3F, *message.get(at + 1)?]));
-            end.get_or_insert(at + 2);
-            at = pointer;
-            continue;
-        }
-        if length > 63 {
-            return None;
-        }
-        name.extend_from_slice(message.get(at..at + 1 + usize::from(length))?);
-        at += 1 + usize::from(length);
-        if length == 0 {
-            return (name.len() <= 255).then(|| (name, end.unwrap_or(at)));
-        }
-    }
-    None
-}
-
 /// The answer section as records: owner as name key, RDATA with the names
 /// RFC 3597 §4 lets a sender compress (NS, CNAME, SOA, MX, PTR) expanded.
 fn parse_answers(message: &[u8]) -> Option<Vec<JournalRecord>> {
@@ -429,11 +405,11 @@ fn parse_answers(message: &[u8]) -> Option<Vec<JournalRecord>> {
     let (questions, answers) = (count(4), count(6));
     let mut at = 12;
     for _ in 0..questions {
-        at = read_name(message, at)?.1 + 4;
+        at = crate::wire::read_compressed_name(message, at)?.1 + 4;
     }
     let mut records = Vec::with_capacity(usize::from(answers));
     for _ in 0..answers {
-        let (owner, after) = read_name(message, at)?;
+        let (owner, after) = crate::wire::read_compressed_name(message, at)?;
         let fixed = message.get(after..after + 10)?;
         let record_type = u16::from_be_bytes([fixed[0], fixed[1]]);
         let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
@@ -441,15 +417,17 @@ fn parse_answers(message: &[u8]) -> Option<Vec<JournalRecord>> {
         let start = after + 10;
         let raw = message.get(start..start + length)?;
         let rdata = match record_type {
-            rtype::NS | rtype::CNAME | rtype::PTR => read_name(message, start)?.0,
+            rtype::NS | rtype::CNAME | rtype::PTR => {
+                crate::wire::read_compressed_name(message, start)?.0
+            }
             rtype::MX => {
                 let mut rdata = raw.get(..2)?.to_vec();
-                rdata.extend_from_slice(&read_name(message, start + 2)?.0);
+                rdata.extend_from_slice(&crate::wire::read_compressed_name(message, start + 2)?.0);
                 rdata
             }
             rtype::SOA => {
-                let (mname, after_mname) = read_name(message, start)?;
-                let (rname, after_rname) = read_name(message, after_mname)?;
+                let (mname, after_mname) = crate::wire::read_compressed_name(message, start)?;
+                let (rname, after_rname) = crate::wire::read_compressed_name(message, after_mname)?;
                 let mut rdata = mname;
                 rdata.extend_from_slice(&rname);
                 rdata.extend_from_slice(message.get(after_rname..after_rname + 20)?);

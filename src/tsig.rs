@@ -190,31 +190,6 @@ struct TsigRecord {
     other: Vec<u8>,
 }
 
-/// Reads a possibly compressed name at `at`; returns it uncompressed and
-/// the offset after it in the message.
-fn read_name(message: &[u8], mut at: usize) -> Option<(Vec<u8>, usize)> {
-    let mut name = Vec::new();
-    let mut end = None;
-    for _ in 0..128 {
-        let length = *message.get(at)?;
-        if length & 0xC0 == 0xC0 {
-            let pointer = usize::from(u16::from_be_bytes([length & 0x3F, *message.get(at + 1)?]));
-            end.get_or_insert(at + 2);
-            at = pointer;
-            continue;
-        }
-        if length > 63 {
-            return None;
-        }
-        name.extend_from_slice(message.get(at..at + 1 + usize::from(length))?);
-        at += 1 + usize::from(length);
-        if length == 0 {
-            return (name.len() <= 255).then(|| (name, end.unwrap_or(at)));
-        }
-    }
-    None
-}
-
 fn u16_at(message: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
         *message.get(at)?,
@@ -229,13 +204,13 @@ fn find_tsig(message: &[u8]) -> Option<TsigRecord> {
         .collect::<Option<_>>()?;
     let mut at = 12;
     for _ in 0..counts[0] {
-        at = read_name(message, at)?.1 + 4;
+        at = crate::wire::read_compressed_name(message, at)?.1 + 4;
     }
     let records = u32::from(counts[1]) + u32::from(counts[2]) + u32::from(counts[3]);
     let mut last = None;
     for _ in 0..records {
         let start = at;
-        let (owner, after) = read_name(message, at)?;
+        let (owner, after) = crate::wire::read_compressed_name(message, at)?;
         let record_type = u16_at(message, after)?;
         let rdlength = usize::from(u16_at(message, after + 8)?);
         let rdata = after + 10;
@@ -250,7 +225,7 @@ fn find_tsig(message: &[u8]) -> Option<TsigRecord> {
         return None;
     }
     let end = rdata + rdlength;
-    let (algorithm, mut p) = read_name(message, rdata)?;
+    let (algorithm, mut p) = crate::wire::read_compressed_name(message, rdata)?;
     let time = message.get(p..p + 6)?;
     let time_signed = time.iter().fold(0u64, |t, &b| (t << 8) | u64::from(b));
     let fudge = u16_at(message, p + 6)?;

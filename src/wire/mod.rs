@@ -88,6 +88,32 @@ pub fn wire_name_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// Reads a possibly compressed name at `at` in `message`: the name
+/// uncompressed, and the offset just after it where it stands. `None` for a
+/// malformed name, a pointer loop or a name over 255 octets.
+pub fn read_compressed_name(message: &[u8], mut at: usize) -> Option<(Vec<u8>, usize)> {
+    let mut name = Vec::new();
+    let mut end = None;
+    for _ in 0..128 {
+        let length = *message.get(at)?;
+        if length & 0xC0 == 0xC0 {
+            let pointer = usize::from(u16::from_be_bytes([length & 0x3F, *message.get(at + 1)?]));
+            end.get_or_insert(at + 2);
+            at = pointer;
+            continue;
+        }
+        if length > 63 {
+            return None;
+        }
+        name.extend_from_slice(message.get(at..at + 1 + usize::from(length))?);
+        at += 1 + usize::from(length);
+        if length == 0 {
+            return (name.len() <= 255).then(|| (name, end.unwrap_or(at)));
+        }
+    }
+    None
+}
+
 /// Decodes the uncompressed wire name at the start of `bytes` (zone checks, logs).
 pub fn name_from_wire(bytes: &[u8]) -> Option<Name> {
     let length = wire_name_len(bytes)?;
