@@ -300,11 +300,18 @@ async fn unbound_validates_with_the_ds_as_anchor() {
     let address = server.address;
     // The unsigned child zone behind the delegation deleg.example.test
     // (glue 192.0.2.53, an address this namespace gives to lo).
-    let added = Command::new("ip")
+    let _ = Command::new("ip")
         .args(["addr", "add", "192.0.2.53/32", "dev", "lo"])
         .status()
         .expect("ip runs");
-    assert!(added.success(), "cannot add 192.0.2.53 to lo");
+    let addresses = Command::new("ip")
+        .args(["addr", "show", "dev", "lo"])
+        .output()
+        .expect("ip runs");
+    assert!(
+        String::from_utf8_lossy(&addresses.stdout).contains("192.0.2.53/32"),
+        "cannot add 192.0.2.53 to lo"
+    );
     let child_zones = tempfile::tempdir().expect("child zones");
     std::fs::write(
         child_zones.path().join("deleg.example.test.zone"),
