@@ -345,6 +345,46 @@ fn write_signed_answer(
         && !answer.referral
         && answer.authoritative
         && matches!(answer.rcode, rcode::NOERROR | rcode::NXDOMAIN);
+    // A question for the signatures themselves (type RRSIG) at a name that
+    // has data: the RRSIGs of every RRset there, as Knot answers it.
+    if negative
+        && answer.rcode == rcode::NOERROR
+        && query.qtype == RRSIG
+        && let Some(zone) = answer.zone.as_ref()
+        && let Some(node) = crate::wire::name_from_wire(query.qname).and_then(|name| {
+            let key = zone.node_key(&crate::name_key::name_key(&name.to_lowercase()));
+            catalog.store().node(&key).ok().flatten()
+        })
+    {
+        let rrsigs: Vec<Vec<u8>> = node
+            .rrsets()
+            .flat_map(|(record_type, rrset)| {
+                signer.signatures(query.qname, record_type, rrset.ttl(), rrset.rdatas())
+            })
+            .collect();
+        let ttl = node
+            .rrsets()
+            .map(|(_, rrset)| rrset.ttl())
+            .min()
+            .unwrap_or(0);
+        let truncated = writer
+            .rrset(
+                Section::Answer,
+                query.qname,
+                RRSIG,
+                ttl,
+                rrsigs.iter().map(Vec::as_slice),
+            )
+            .is_err();
+        let header = Header {
+            id: query.id,
+            opcode: query.opcode,
+            request_flags: query.flags,
+            authoritative: true,
+            rcode: rcode::NOERROR,
+        };
+        return writer.finish(header, truncated, opt);
+    }
     if negative && !signer.may_sign_negative() {
         // The signing budget is spent: shed this signed denial rather than
         // slow everything else down (counted in the signer).

@@ -215,6 +215,26 @@ async fn delv_validates_answers_and_compact_denials() {
             0xC0,
             "DO and CO echoed in the OPT"
         );
+        // Type RRSIG: the signatures of every RRset at the name.
+        let rrsig = Command::new(require_tool("kdig"))
+            .arg(format!("@{}", address.ip()))
+            .args([
+                "-p",
+                &address.port().to_string(),
+                "+dnssec",
+                "+short",
+                "host.example.test.",
+                "RRSIG",
+            ])
+            .output()
+            .expect("kdig");
+        let rrsig = String::from_utf8_lossy(&rrsig.stdout).into_owned();
+        for covered in ["A 13", "AAAA 13", "TXT 13"] {
+            assert!(
+                rrsig.lines().any(|l| l.starts_with(covered)),
+                "{covered} in\n{rrsig}"
+            );
+        }
         let nxname = ask(
             address,
             "host.example.test.",
