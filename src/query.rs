@@ -376,13 +376,7 @@ fn write_signed_answer(
                 rrsigs.iter().map(Vec::as_slice),
             )
             .is_err();
-        let header = Header {
-            id: query.id,
-            opcode: query.opcode,
-            request_flags: query.flags,
-            authoritative: true,
-            rcode: rcode::NOERROR,
-        };
+        let header = reply_header(query, true, rcode::NOERROR);
         return writer.finish(header, truncated, opt);
     }
     if negative && !signer.may_sign_negative() {
@@ -390,13 +384,7 @@ fn write_signed_answer(
         // slow everything else down (counted in the signer).
         let mut writer = ResponseWriter::new(limit);
         writer.question(query.question);
-        let header = Header {
-            id: query.id,
-            opcode: query.opcode,
-            request_flags: query.flags,
-            authoritative: false,
-            rcode: rcode::SERVFAIL,
-        };
+        let header = reply_header(query, false, rcode::SERVFAIL);
         return writer.finish(header, false, opt);
     }
     if !truncated
@@ -523,15 +511,20 @@ fn write_signed_answer(
     if !truncated {
         truncated = write_additional(&mut writer, answer);
     }
-    let header = Header {
+    let header = reply_header(query, answer.authoritative, rcode);
+    let opt = opt.map(|opt| OptRecord { compact_ok, ..opt });
+    writer.finish(header, truncated, opt)
+}
+
+/// The header of a reply to `query`.
+fn reply_header(query: &Query<'_>, authoritative: bool, rcode: u16) -> Header {
+    Header {
         id: query.id,
         opcode: query.opcode,
         request_flags: query.flags,
-        authoritative: answer.authoritative,
+        authoritative,
         rcode,
-    };
-    let opt = opt.map(|opt| OptRecord { compact_ok, ..opt });
-    writer.finish(header, truncated, opt)
+    }
 }
 
 /// The additional section; whether the message must be truncated (glue of
@@ -573,12 +566,6 @@ fn write_answer(
     if !truncated {
         truncated = write_additional(&mut writer, answer);
     }
-    let header = Header {
-        id: query.id,
-        opcode: query.opcode,
-        request_flags: query.flags,
-        authoritative: answer.authoritative,
-        rcode: answer.rcode,
-    };
+    let header = reply_header(query, answer.authoritative, answer.rcode);
     writer.finish(header, truncated, opt)
 }

@@ -1055,18 +1055,8 @@ mod tests {
     fn zone_metadata_and_zone_file_keys_share_the_tree_without_mixing_with_nodes() {
         let store = Store::temporary().expect("store");
         let meta = ZoneMeta {
-            id: 1,
-            origin: "example.".into(),
-            serial: 7,
             file_digest: "d".into(),
-            cuts: Vec::new(),
-            dnames: Vec::new(),
-            has_wildcards: false,
-            identifiers: 0,
-            last_change: None,
-            journal_first: 0,
-            journal_next: 0,
-            journal_bytes: 0,
+            ..ZoneMeta::new(1, "example.".into(), 7)
         };
         let declared = key(1, "a.example.", 1);
         let commit = ZoneCommit {

@@ -337,6 +337,20 @@ fn record(
     out
 }
 
+impl TsigRecord {
+    /// The TSIG variables of this record (§4.3.3).
+    fn variables(&self) -> Vec<u8> {
+        variables(
+            &self.key_name,
+            &self.algorithm,
+            self.time_signed,
+            self.fudge,
+            self.error,
+            &self.other,
+        )
+    }
+}
+
 /// The message as it was before the TSIG was added: without the record,
 /// ARCOUNT one less, the original ID.
 fn unsigned_message(message: &[u8], tsig: &TsigRecord) -> Vec<u8> {
@@ -362,14 +376,7 @@ fn expected_mac(
     request_mac: Option<&[u8]>,
 ) -> Vec<u8> {
     let unsigned = unsigned_message(message, tsig);
-    let vars = variables(
-        &tsig.key_name,
-        &tsig.algorithm,
-        tsig.time_signed,
-        tsig.fudge,
-        tsig.error,
-        &tsig.other,
-    );
+    let vars = tsig.variables();
     let prior = request_mac.map(with_length).unwrap_or_default();
     key.algorithm.mac(&key.secret, &[&prior, &unsigned, &vars])
 }
@@ -579,14 +586,7 @@ impl ResponseVerifier {
         let unsigned = unsigned_message(message, &tsig);
         let prior = with_length(&self.prior_mac);
         let expected = if self.first {
-            let vars = variables(
-                &tsig.key_name,
-                &tsig.algorithm,
-                tsig.time_signed,
-                tsig.fudge,
-                tsig.error,
-                &tsig.other,
-            );
+            let vars = tsig.variables();
             self.key
                 .algorithm
                 .mac(&self.key.secret, &[&prior, &unsigned, &vars])
