@@ -15,9 +15,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
-use sha2::{Digest, Sha256};
+use hickory_proto::dnssec::crypto::{EcdsaSigningKey, Ed25519SigningKey};
+use hickory_proto::dnssec::rdata::{DNSKEY, DS};
+use hickory_proto::dnssec::{Algorithm as DnssecAlgorithm, DigestType, SigningKey, TBS};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use thiserror::Error;
 
 /// DNSSEC algorithm 13: ECDSA P-256 with SHA-256 (RFC 6605).
@@ -56,10 +58,13 @@ impl Algorithm {
     }
 }
 
-/// A key pair of either algorithm.
-enum Pair {
-    Ecdsa(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
+impl Algorithm {
+    fn dnssec(self) -> DnssecAlgorithm {
+        match self {
+            Self::EcdsaP256Sha256 => DnssecAlgorithm::ECDSAP256SHA256,
+            Self::Ed25519 => DnssecAlgorithm::ED25519,
+        }
+    }
 }
 /// Flags of a key that signs keys and data: ZONE and SEP (RFC 4034 §2.1.1).
 pub const FLAGS_CSK: u16 = 257;
@@ -90,10 +95,12 @@ pub enum KeyError {
 
 /// One zone key, loaded.
 pub struct ZoneKey {
-    pair: Pair,
+    /// hickory-proto's signing key (dnssec-ring).
+    signer: Box<dyn SigningKey>,
+    /// DNSKEY and DS RDATA, wire form (hickory-proto's DNSKEY and DS).
+    dnskey: Vec<u8>,
+    ds: Vec<u8>,
     pub algorithm: Algorithm,
-    /// The zone's origin in lower-case wire form.
-    origin_wire: Vec<u8>,
     pub tag: u16,
     pub path: PathBuf,
 }
@@ -112,76 +119,33 @@ fn zone_part(origin: &str) -> String {
     origin.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn origin_wire(origin: &str) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for label in zone_part(origin).split('.').filter(|l| !l.is_empty()) {
-        wire.push(label.len() as u8);
-        wire.extend_from_slice(label.as_bytes());
-    }
-    wire.push(0);
-    wire
+/// The key tag of DNSKEY RDATA (RFC 4034 Appendix B), as hickory-proto computes it.
+pub fn key_tag(dnskey_rdata: &[u8]) -> u16 {
+    DNSKEY::calculate_key_tag_internal(dnskey_rdata)
 }
 
-/// The key tag of DNSKEY RDATA (RFC 4034 Appendix B).
-pub fn key_tag(dnskey_rdata: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for (i, &byte) in dnskey_rdata.iter().enumerate() {
-        sum += if i % 2 == 0 {
-            u32::from(byte) << 8
-        } else {
-            u32::from(byte)
-        };
-    }
-    sum += (sum >> 16) & 0xFFFF;
-    (sum & 0xFFFF) as u16
+fn wire<T: BinEncodable>(value: &T) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut encoder = BinEncoder::new(&mut bytes);
+    value.emit(&mut encoder).ok()?;
+    Some(bytes)
 }
 
 impl ZoneKey {
-    /// DNSKEY RDATA: flags, protocol 3, algorithm, the public key (ECDSA:
-    /// x ‖ y, RFC 6605 §4; Ed25519: the 32 octets, RFC 8080 §3).
+    /// DNSKEY RDATA: flags 257, protocol 3, algorithm, the public key.
     pub fn dnskey_rdata(&self) -> Vec<u8> {
-        let public: Vec<u8> = match &self.pair {
-            // ring gives the uncompressed point 0x04 ‖ x ‖ y.
-            Pair::Ecdsa(pair) => pair
-                .public_key()
-                .as_ref()
-                .get(1..)
-                .unwrap_or_default()
-                .to_vec(),
-            Pair::Ed25519(pair) => pair.public_key().as_ref().to_vec(),
-        };
-        let mut rdata = Vec::with_capacity(4 + public.len());
-        rdata.extend_from_slice(&FLAGS_CSK.to_be_bytes());
-        rdata.push(3);
-        rdata.push(self.algorithm.number());
-        rdata.extend_from_slice(&public);
-        rdata
+        self.dnskey.clone()
     }
 
     /// DS RDATA with a SHA-256 digest (RFC 4509) for the parent zone.
     pub fn ds_rdata(&self) -> Vec<u8> {
-        let dnskey = self.dnskey_rdata();
-        let mut digest = Sha256::new();
-        digest.update(&self.origin_wire);
-        digest.update(&dnskey);
-        let mut rdata = Vec::with_capacity(36);
-        rdata.extend_from_slice(&self.tag.to_be_bytes());
-        rdata.push(self.algorithm.number());
-        rdata.push(2); // digest type SHA-256
-        rdata.extend_from_slice(&digest.finalize());
-        rdata
+        self.ds.clone()
     }
 
-    /// A signature over `data`: 64 octets either way (ECDSA r ‖ s, RFC 6605
-    /// §4; Ed25519, deterministic, RFC 8080 §4).
+    /// A signature over `data` (the canonical RRSIG input, built by
+    /// `sign::rrsig`): 64 octets either way.
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
-        match &self.pair {
-            Pair::Ecdsa(pair) => pair
-                .sign(&SystemRandom::new(), data)
-                .map(|signature| signature.as_ref().to_vec())
-                .unwrap_or_default(),
-            Pair::Ed25519(pair) => pair.sign(data).as_ref().to_vec(),
-        }
+        self.signer.sign(&TBS::from(data)).unwrap_or_default()
     }
 
     fn from_pkcs8(
@@ -190,29 +154,39 @@ impl ZoneKey {
         origin: &str,
         path: PathBuf,
     ) -> Result<Self, KeyError> {
-        let not_a_key = |_| KeyError::NotAKey(path.clone());
-        let pair = match algorithm {
-            Algorithm::EcdsaP256Sha256 => Pair::Ecdsa(
-                EcdsaKeyPair::from_pkcs8(
-                    &ECDSA_P256_SHA256_FIXED_SIGNING,
-                    pkcs8,
-                    &SystemRandom::new(),
-                )
-                .map_err(not_a_key)?,
+        let not_a_key = || KeyError::NotAKey(path.clone());
+        let der = PrivatePkcs8KeyDer::from(pkcs8.to_vec());
+        let signer: Box<dyn SigningKey> = match algorithm {
+            Algorithm::EcdsaP256Sha256 => Box::new(
+                EcdsaSigningKey::from_pkcs8(&der, algorithm.dnssec()).map_err(|_| not_a_key())?,
             ),
             Algorithm::Ed25519 => {
-                Pair::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(not_a_key)?)
+                Box::new(Ed25519SigningKey::from_pkcs8(&der).map_err(|_| not_a_key())?)
             }
         };
-        let mut key = Self {
-            pair,
+        let public = signer.to_public_key().map_err(|_| not_a_key())?;
+        let dnskey = DNSKEY::with_flags(FLAGS_CSK, public);
+        let tag = dnskey.calculate_key_tag().map_err(|_| not_a_key())?;
+        let mut name =
+            hickory_proto::rr::Name::from_ascii(zone_part(origin)).map_err(|_| not_a_key())?;
+        name.set_fqdn(true);
+        let digest = dnskey
+            .to_digest(&name, DigestType::SHA256)
+            .map_err(|_| not_a_key())?;
+        let ds = DS::new(
+            tag,
+            algorithm.dnssec(),
+            DigestType::SHA256,
+            digest.as_ref().to_vec(),
+        );
+        Ok(Self {
+            dnskey: wire(&dnskey).ok_or_else(not_a_key)?,
+            ds: wire(&ds).ok_or_else(not_a_key)?,
+            signer,
             algorithm,
-            origin_wire: origin_wire(origin),
-            tag: 0,
+            tag,
             path,
-        };
-        key.tag = key_tag(&key.dnskey_rdata());
-        Ok(key)
+        })
     }
 }
 
@@ -237,17 +211,14 @@ pub fn generate(dir: &Path, origin: &str, algorithm: Algorithm) -> Result<ZoneKe
     {
         activate(dir, origin, current.tag)?;
     }
-    let rng = SystemRandom::new();
     let pkcs8: Vec<u8> = match algorithm {
-        Algorithm::EcdsaP256Sha256 => {
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| KeyError::Random)?
-                .as_ref()
-                .to_vec()
-        }
-        Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng)
+        Algorithm::EcdsaP256Sha256 => EcdsaSigningKey::generate_pkcs8(algorithm.dnssec())
             .map_err(|_| KeyError::Random)?
-            .as_ref()
+            .secret_pkcs8_der()
+            .to_vec(),
+        Algorithm::Ed25519 => Ed25519SigningKey::generate_pkcs8()
+            .map_err(|_| KeyError::Random)?
+            .secret_pkcs8_der()
             .to_vec(),
     };
     let probe = ZoneKey::from_pkcs8(&pkcs8, algorithm, origin, PathBuf::new())?;

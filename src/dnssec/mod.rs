@@ -1,8 +1,12 @@
 //! DNSSEC online signing (issue "DNSSEC"): zone keys and RRset signatures.
 //!
 //! `keys` owns key files (PKCS#8, mode 0600) and the DNSKEY/DS forms of a
-//! key; `sign` makes RRSIGs over RRsets in canonical form (RFC 4034 §6).
-//! Nothing here decides what a response holds.
+//! key — hickory-proto's `dnssec-ring` signing keys, DNSKEY, DS and key
+//! tags; `sign` builds the RRSIG input in canonical form (RFC 4034 §6) from
+//! the wire RDATA the store holds — itself, because hickory's sort is not
+//! canonical for every type and re-encoding SVCB/TXT through its types could
+//! change the octets that are served — and has the key sign it. Nothing here
+//! decides what a response holds.
 
 pub mod keys;
 pub mod sign;
