@@ -3,8 +3,9 @@
 //! (algorithm 15), kept as a PKCS#8 file of mode 0600 named
 //! `K<zone>+<algorithm>+<key tag>.pk8` in the key directory. A key file
 //! readable by anyone else is refused, and no private key is ever logged
-//! or shown. This module reads and writes key files and computes the
-//! DNSKEY RDATA, key tag (RFC 4034 Appendix B) and DS (RFC 4509).
+//! or shown. This module reads and writes key files; the signing keys,
+//! DNSKEY, key tag (RFC 4034 Appendix B) and DS (RFC 4509) are
+//! hickory-proto's (`dnssec-ring`).
 //!
 //! Rollover: every key file of a zone is published in its DNSKEY RRset;
 //! the one named in `<zone>.active` signs (the first key, when there is no
