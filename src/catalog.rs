@@ -358,9 +358,9 @@ impl Catalog {
     /// Whether `qname` falls in a secondary zone past its EXPIRE (the query
     /// path answers SERVFAIL for it, RFC 1035 §4.3.5).
     pub fn in_expired_zone(&self, qname: &Name) -> bool {
+        let key = name_key(qname);
         self.secondaries.iter().any(|(origin_key, state)| {
-            state.expired.load(std::sync::atomic::Ordering::Relaxed)
-                && name_key(qname).starts_with(origin_key)
+            state.expired.load(std::sync::atomic::Ordering::Relaxed) && key.starts_with(origin_key)
         })
     }
 

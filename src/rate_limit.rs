@@ -107,7 +107,6 @@ pub enum ResponseClass {
 /// What the limiter needs to know of a response, read from its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseFacts<'a> {
-    pub rcode: u16,
     pub class: ResponseClass,
     /// The question name in wire form, as the client wrote it.
     pub qname: &'a [u8],
@@ -147,7 +146,6 @@ impl<'a> ResponseFacts<'a> {
             _ => ResponseClass::Error,
         };
         Some(Self {
-            rcode,
             class,
             qname,
             qtype,
@@ -501,11 +499,6 @@ mod tests {
 
     fn facts(qname: &[u8], class: ResponseClass) -> ResponseFacts<'_> {
         ResponseFacts {
-            rcode: if class == ResponseClass::NxDomain {
-                3
-            } else {
-                0
-            },
             class,
             qname,
             qtype: 16,

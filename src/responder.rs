@@ -64,10 +64,6 @@ impl Responder {
         self
     }
 
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
-    }
-
     /// The response to send to `client` for `packet`, or `None` for none.
     pub fn respond(
         &self,
@@ -98,20 +94,6 @@ impl Responder {
                 }
             }
         }
-        if transport == Transport::Udp
-            && let Some(transfers) = &self.transfers
-            && crate::transfer::is_transfer_request(packet)
-        {
-            let key = signer.as_ref().map(|s| s.key().name.clone());
-            if let Some(mut reply) = transfers.udp_ixfr(packet, client.ip(), key.as_deref()) {
-                if let Some(signer) = &mut signer {
-                    signer.sign(&mut reply, crate::tsig::now(), 0);
-                }
-                counters.query(crate::wire::rtype::IXFR);
-                counters.response(rcode::NOERROR);
-                return Some(reply);
-            }
-        }
         let answered = guarded(|| answer_packet(&self.catalog, &self.identity, packet, transport));
         let Some(mut response) = answered.flatten() else {
             counters.unanswered();
@@ -124,22 +106,36 @@ impl Responder {
             counters.response(u16::from(response.get(3).copied().unwrap_or(0) & 0x0F));
             return Some(response);
         };
-        counters.query(facts.qtype);
+        let qtype = facts.qtype;
+        counters.query(qtype);
+        // IXFR over UDP: the query path refuses it; the transfer policy may
+        // allow the single SOA instead (RFC 1995 §2).
+        if qtype == crate::wire::rtype::IXFR
+            && transport == Transport::Udp
+            && let Some(transfers) = &self.transfers
+        {
+            let key = signer.as_ref().map(|s| s.key().name.clone());
+            if let Some(mut reply) = transfers.udp_ixfr(packet, client.ip(), key.as_deref()) {
+                if let Some(signer) = &mut signer {
+                    signer.sign(&mut reply, crate::tsig::now(), 0);
+                }
+                counters.response(rcode::NOERROR);
+                return Some(reply);
+            }
+        }
+        if let Some(signer) = &mut signer {
+            // Signed answers are for peers that hold the key (secondaries):
+            // not rate limited, and signed after everything else.
+            signer.sign(&mut response, crate::tsig::now(), 0);
+            counters.response(u16::from(response[3] & 0x0F));
+            return Some(response);
+        }
         let verdict = if self.limiter.is_active() {
             self.limiter
                 .verdict(client.ip(), transport == Transport::Udp, &facts)
         } else {
             Verdict::Send
         };
-        let qtype = facts.qtype;
-        if let Some(signer) = &mut signer {
-            // Signed answers are for peers that hold the key (secondaries):
-            // not rate limited, and signed after everything else.
-            signer.sign(&mut response, crate::tsig::now(), 0);
-            counters.query(qtype);
-            counters.response(u16::from(response[3] & 0x0F));
-            return Some(response);
-        }
         let logged_name = self.log_queries.then(|| self.loggable_name(facts.qname));
         let response = match verdict {
             Verdict::Send => response,

@@ -337,7 +337,9 @@ async fn exchange(
                 return Ok(records);
             }
         }
-        if qtype == rtype::SOA || (records.len() == 1 && end.single_soa_possible(qtype)) {
+        // An SOA question, or an IXFR answered with the single SOA, ends
+        // with its first message.
+        if qtype == rtype::SOA || (qtype == rtype::IXFR && records.len() == 1) {
             return Ok(records);
         }
     }
@@ -390,11 +392,6 @@ impl TransferEnd {
             self.in_added = true;
         }
         false
-    }
-
-    /// An IXFR answered with the single SOA ends after one record.
-    fn single_soa_possible(&self, qtype: u16) -> bool {
-        qtype == rtype::IXFR
     }
 }
 

@@ -283,14 +283,6 @@ impl Transfers {
         }
     }
 
-    pub fn policy(&self) -> &TransferPolicy {
-        &self.policy
-    }
-
-    pub fn keys(&self) -> &TsigKeys {
-        &self.keys
-    }
-
     /// Copies the zone's records to a spool file while admin writes are
     /// held: the copy is the zone at one serial. Blocking.
     fn snapshot(&self, origin: &Name) -> Result<Snapshot, TransferError> {

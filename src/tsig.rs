@@ -202,6 +202,10 @@ fn find_tsig(message: &[u8]) -> Option<TsigRecord> {
     let counts: Vec<u16> = (0..4)
         .map(|i| u16_at(message, 4 + 2 * i))
         .collect::<Option<_>>()?;
+    // No additional records, no TSIG: most queries stop here.
+    if counts[3] == 0 {
+        return None;
+    }
     let mut at = 12;
     for _ in 0..counts[0] {
         at = crate::wire::read_compressed_name(message, at)?.1 + 4;

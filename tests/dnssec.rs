@@ -131,19 +131,10 @@ async fn delv_validates_answers_and_compact_denials() {
         );
         // The referral itself carries the proof (RFC 9824 §3.3): NS
         // unsigned, an NSEC at the cut with next name `deleg\000`, its RRSIG.
-        let referral = Command::new(require_tool("kdig"))
-            .arg(format!("@{}", address.ip()))
-            .args([
-                "-p",
-                &address.port().to_string(),
-                "+dnssec",
-                "+norec",
-                "www.deleg.example.test.",
-                "A",
-            ])
-            .output()
-            .expect("kdig runs");
-        let referral = String::from_utf8_lossy(&referral.stdout).into_owned();
+        let referral = kdig_at(
+            address,
+            &["+dnssec", "+norec", "www.deleg.example.test.", "A"],
+        );
         let authority: Vec<&str> = referral
             .lines()
             .skip_while(|l| !l.contains("AUTHORITY SECTION"))
@@ -216,19 +207,10 @@ async fn delv_validates_answers_and_compact_denials() {
             "DO and CO echoed in the OPT"
         );
         // Type RRSIG: the signatures of every RRset at the name.
-        let rrsig = Command::new(require_tool("kdig"))
-            .arg(format!("@{}", address.ip()))
-            .args([
-                "-p",
-                &address.port().to_string(),
-                "+dnssec",
-                "+short",
-                "host.example.test.",
-                "RRSIG",
-            ])
-            .output()
-            .expect("kdig");
-        let rrsig = String::from_utf8_lossy(&rrsig.stdout).into_owned();
+        let rrsig = kdig_at(
+            address,
+            &["+dnssec", "+short", "host.example.test.", "RRSIG"],
+        );
         for covered in ["A 13", "AAAA 13", "TXT 13"] {
             assert!(
                 rrsig.lines().any(|l| l.starts_with(covered)),
@@ -513,19 +495,7 @@ async fn walking_the_nsec_next_names_learns_nothing() {
     tokio::task::spawn_blocking(move || {
         let mut name = "_mimi.example.test.".to_string();
         for step in 0..12 {
-            let output = Command::new(require_tool("kdig"))
-                .arg(format!("@{}", address.ip()))
-                .args([
-                    "-p",
-                    &address.port().to_string(),
-                    "+dnssec",
-                    "+norec",
-                    &name,
-                    "NSEC",
-                ])
-                .output()
-                .expect("kdig runs");
-            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let text = kdig_at(address, &["+dnssec", "+norec", &name, "NSEC"]);
             let next = text
                 .lines()
                 .filter(|l| !l.starts_with(';'))
@@ -646,19 +616,7 @@ async fn a_key_rollover_keeps_validating_with_either_ds() {
     let server = start(data_path.clone(), "b.sock").await;
     let address = server.address;
     let signed_by = tokio::task::spawn_blocking(move || {
-        let output = Command::new(require_tool("kdig"))
-            .arg(format!("@{}", address.ip()))
-            .args([
-                "-p",
-                &address.port().to_string(),
-                "+dnssec",
-                "+short",
-                "host.example.test.",
-                "A",
-            ])
-            .output()
-            .expect("kdig");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        kdig_at(address, &["+dnssec", "+short", "host.example.test.", "A"])
     })
     .await
     .expect("kdig");
@@ -765,19 +723,7 @@ async fn capitals_in_rdata_names_still_validate() {
 /// One section of a `kdig +dnssec` answer: (owner, type, first RDATA field
 /// when NSEC) per record, sorted.
 fn kdig_shape(address: SocketAddr, name: &str, qtype: &str) -> (String, Vec<String>) {
-    let output = Command::new(require_tool("kdig"))
-        .arg(format!("@{}", address.ip()))
-        .args([
-            "-p",
-            &address.port().to_string(),
-            "+dnssec",
-            "+norec",
-            name,
-            qtype,
-        ])
-        .output()
-        .expect("kdig runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = kdig_at(address, &["+dnssec", "+norec", name, qtype]);
     let header = text
         .lines()
         .filter(|l| l.starts_with(";; ->>HEADER") || l.starts_with(";; Flags"))

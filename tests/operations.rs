@@ -557,16 +557,6 @@ async fn admin_socket_group_gets_mode_0660() {
     ));
 }
 
-fn kdig(address: SocketAddr, args: &[&str]) -> String {
-    let output = std::process::Command::new(require_tool("kdig"))
-        .arg(format!("@{}", address.ip()))
-        .args(["-p", &address.port().to_string()])
-        .args(args)
-        .output()
-        .expect("kdig runs");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// NSID (RFC 5001) and CH TXT id.server / hostname.bind (RFC 4892), read by
 /// a real client (kdig): sent when configured and asked for, never
 /// otherwise; off by default (REFUSED, no NSID).
@@ -584,21 +574,21 @@ async fn nsid_and_id_server_identify_the_instance_when_configured() {
     let plain = start_server(&repo_path("tests/zones")).await;
     let (with, without) = (configured.address, plain.address);
     tokio::task::spawn_blocking(move || {
-        let asked = kdig(with, &["+nsid", "host.example.test.", "A"]);
+        let asked = kdig_at(with, &["+nsid", "host.example.test.", "A"]);
         assert!(
             asked.contains("NSID: 6E73312D667261 \"ns1-fra\""),
             "{asked}"
         );
         assert!(asked.contains("192.0.2.10"), "{asked}");
-        let not_asked = kdig(with, &["host.example.test.", "A"]);
+        let not_asked = kdig_at(with, &["host.example.test.", "A"]);
         assert!(!not_asked.contains("NSID"), "{not_asked}");
         for name in ["id.server.", "hostname.bind.", "ID.SERVER."] {
-            let chaos = kdig(with, &["+short", "CH", "TXT", name]);
+            let chaos = kdig_at(with, &["+short", "CH", "TXT", name]);
             assert_eq!(chaos.trim(), "\"ns1.fra.example.net\"", "{name}");
         }
-        let other = kdig(with, &["CH", "TXT", "version.bind."]);
+        let other = kdig_at(with, &["CH", "TXT", "version.bind."]);
         assert!(other.contains("status: REFUSED"), "{other}");
-        let off = kdig(without, &["+nsid", "CH", "TXT", "id.server."]);
+        let off = kdig_at(without, &["+nsid", "CH", "TXT", "id.server."]);
         assert!(
             off.contains("status: REFUSED") && !off.contains("NSID"),
             "{off}"

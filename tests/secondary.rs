@@ -8,7 +8,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -191,16 +191,6 @@ async fn a_mimidns_secondary_follows_its_primary_and_passes_it_on() {
     third.server.shutdown().await;
     secondary.server.shutdown().await;
     primary.server.shutdown().await;
-}
-
-fn spawn_logged(program: &Path, args: &[&str], log: &Path, name: &'static str) -> Daemon {
-    let child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("log"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
-    Daemon { child, name }
 }
 
 /// A mimidns secondary of a Knot primary (TSIG): what Knot serves, it

@@ -640,17 +640,11 @@ impl AdminService {
             };
             let owner = Name::from_labels(labels)
                 .map_err(|e| AdminError::new(ErrorKind::Internal, e.to_string()))?;
-            let record_type = RecordType::from(key.record_type());
-            records.push(RrsetRecord {
-                name: owner.to_ascii(),
-                record_type: record_type.to_string(),
-                ttl: stored.ttl(),
-                rdata: stored
-                    .rdatas()
-                    .map(|rdata| presentation(record_type, rdata))
-                    .collect(),
-                source: "admin".into(),
-            });
+            records.push(rrset_record(
+                &owner,
+                RecordType::from(key.record_type()),
+                &stored,
+            ));
         }
         Ok(records)
     }
@@ -742,19 +736,7 @@ impl AdminService {
                     format!("no {record_type} RRset at {owner}"),
                 )
             })?;
-        Ok(RrsetRecord {
-            name: owner.to_ascii(),
-            record_type: record_type.to_string(),
-            ttl: stored.ttl(),
-            rdata: stored
-                .rdatas()
-                .map(|rdata| presentation(record_type, rdata))
-                .collect(),
-            source: match stored.owner() {
-                RrsetOwner::Admin => "admin".into(),
-                _ => "zone-file".into(),
-            },
-        })
+        Ok(rrset_record(&owner, record_type, &stored))
     }
 
     pub async fn put_rrset(
@@ -926,5 +908,22 @@ pub fn presentation(record_type: RecordType, rdata: &[u8]) -> String {
             )
         }
         Ok(parsed) => parsed.to_string(),
+    }
+}
+
+/// An RRset as the rrsets API shows it: presentation RDATA and where it came from.
+fn rrset_record(owner: &Name, record_type: RecordType, stored: &StoredRrset) -> RrsetRecord {
+    RrsetRecord {
+        name: owner.to_ascii(),
+        record_type: record_type.to_string(),
+        ttl: stored.ttl(),
+        rdata: stored
+            .rdatas()
+            .map(|rdata| presentation(record_type, rdata))
+            .collect(),
+        source: match stored.owner() {
+            RrsetOwner::Admin => "admin".into(),
+            _ => "zone-file".into(),
+        },
     }
 }

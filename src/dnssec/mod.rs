@@ -165,10 +165,6 @@ impl ZoneSigner {
         signatures
     }
 
-    pub fn key(&self) -> &ZoneKey {
-        &self.key
-    }
-
     /// The RRSIG RDATA over one RRset, valid now.
     pub fn sign<'r>(
         &self,

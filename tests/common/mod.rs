@@ -354,3 +354,25 @@ pub fn soa_serial_at(address: SocketAddr) -> Option<u32> {
         _ => None,
     })
 }
+
+/// `kdig @address -p port ARGS`: what it printed.
+pub fn kdig_at(address: SocketAddr, args: &[&str]) -> String {
+    let output = std::process::Command::new(require_tool("kdig"))
+        .arg(format!("@{}", address.ip()))
+        .args(["-p", &address.port().to_string()])
+        .args(args)
+        .output()
+        .expect("kdig runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Starts a daemon with its stderr in `log`; killed when dropped.
+pub fn spawn_logged(program: &Path, args: &[&str], log: &Path, name: &'static str) -> Daemon {
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+    Daemon { child, name }
+}
