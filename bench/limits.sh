@@ -20,12 +20,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 N=${1:-100000}; SECS=${2:-10}; ROUNDS=${3:-3}
 W=${BENCH_DIR:-/tmp/mimidns-bench}/limits-$N
-if [ -z "${MIMIDNS_BENCH_NETNS:-}" ]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin mimidns
-  [ -s "$W/queries.txt" ] || python3 "$HERE/gen.py" "$W" "$N"
-  exec unshare -n env MIMIDNS_BENCH_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
+source "$HERE/netns.sh"
+bench_enter "$W" "$N" "$@"
 BIN=$ROOT/target/release/mimidns
 mkdir -p "$W/results"
 config() {  # name, data dir, then extra lines

@@ -21,12 +21,8 @@ ROOT=$(dirname "$HERE")
 N=${1:-1000000}; SECS=${2:-10}; RATE=${3:-50000}
 BASE=${BENCH_DIR:-/tmp/mimidns-bench}
 W=$BASE/$N
-if [ -z "${MIMIDNS_BENCH_NETNS:-}" ]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin mimidns --example write_visibility
-  [ -s "$W/queries.txt" ] || python3 "$HERE/gen.py" "$W" "$N"
-  exec unshare -n env MIMIDNS_BENCH_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
+source "$HERE/netns.sh"
+BENCH_EXAMPLES=write_visibility bench_enter "$W" "$N" "$@"
 BIN=$ROOT/target/release/mimidns
 VIS=$ROOT/target/release/examples/write_visibility
 R=$W/results; mkdir -p "$R" "$W/nsd" "$W/knot/db"

@@ -14,12 +14,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 N=${1:-1000000}; SECS=${2:-10}
 W=${BENCH_DIR:-/tmp/mimidns-bench}/$N
-if [ -z "${MIMIDNS_BENCH_NETNS:-}" ]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin mimidns --example write_visibility
-  [ -s "$W/queries.txt" ] || python3 "$HERE/gen.py" "$W" "$N"
-  exec unshare -n env MIMIDNS_BENCH_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
+source "$HERE/netns.sh"
+BENCH_EXAMPLES=write_visibility bench_enter "$W" "$N" "$@"
 BIN=$ROOT/target/release/mimidns
 VIS=$ROOT/target/release/examples/write_visibility
 T=$W/transfer; rm -rf "$T"; mkdir -p "$T/knot/db" "$T/nsd" "$T/kk-primary/db" "$T/kk-secondary/db" "$T/results"

@@ -55,6 +55,31 @@ fn empty_zones() -> tempfile::TempDir {
     tempfile::tempdir().expect("zones dir")
 }
 
+/// A mimidns secondary of `primary` on `listen` that transfers with the
+/// TSIG key `xfr.key`; the zones dir is returned so it outlives the server.
+async fn start_tsig_secondary(
+    listen: SocketAddr,
+    primary: SocketAddr,
+) -> (tempfile::TempDir, TestServer) {
+    let zones = empty_zones();
+    let server = start_server_with(
+        zones.path(),
+        tempfile::tempdir().expect("data"),
+        |config: &mut Config| {
+            config.listen = vec![listen];
+            config.tsig_keys = key();
+            config.transfer = zone(ZoneTransfer {
+                allow: acl("127.0.0.1"),
+                primary: Some(primary),
+                primary_key: Some("xfr.key".into()),
+                ..ZoneTransfer::default()
+            });
+        },
+    )
+    .await;
+    (zones, server)
+}
+
 /// A mimidns secondary of a mimidns primary with TSIG: the first AXFR,
 /// then every admin write on the primary reaches it (NOTIFY, IXFR); a third
 /// server follows the secondary (chained); admin writes to the secondary
@@ -79,22 +104,8 @@ async fn a_mimidns_secondary_follows_its_primary_and_passes_it_on() {
     )
     .await;
     let primary_address = primary.address;
-    let secondary_zones = empty_zones();
-    let secondary = start_server_with(
-        secondary_zones.path(),
-        tempfile::tempdir().expect("data"),
-        |config: &mut Config| {
-            config.listen = vec![secondary_address];
-            config.tsig_keys = key();
-            config.transfer = zone(ZoneTransfer {
-                allow: acl("127.0.0.1"),
-                primary: Some(primary_address),
-                primary_key: Some("xfr.key".into()),
-                ..ZoneTransfer::default()
-            });
-        },
-    )
-    .await;
+    let (_secondary_zones, secondary) =
+        start_tsig_secondary(secondary_address, primary_address).await;
     wait_serial(
         secondary_address,
         zone_serial(&primary.server),
@@ -238,22 +249,7 @@ async fn a_mimidns_secondary_follows_a_knot_primary() {
         "knotd",
     );
     wait_for_dns(knot_address, "example.test.");
-    let secondary_zones = empty_zones();
-    let secondary = start_server_with(
-        secondary_zones.path(),
-        tempfile::tempdir().expect("data"),
-        |config: &mut Config| {
-            config.listen = vec![secondary_address];
-            config.tsig_keys = key();
-            config.transfer = zone(ZoneTransfer {
-                allow: acl("127.0.0.1"),
-                primary: Some(knot_address),
-                primary_key: Some("xfr.key".into()),
-                ..ZoneTransfer::default()
-            });
-        },
-    )
-    .await;
+    let (_secondary_zones, secondary) = start_tsig_secondary(secondary_address, knot_address).await;
     let knot_serial = tokio::task::spawn_blocking(move || soa_serial_at(knot_address))
         .await
         .expect("query")
