@@ -38,17 +38,12 @@ fn acl(entry: &str) -> Vec<TransferAcl> {
 }
 
 async fn wait_serial(address: SocketAddr, serial: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let now = tokio::task::spawn_blocking(move || soa_serial_at(address))
-            .await
-            .expect("query");
-        if now == Some(serial) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let served = tokio::task::spawn_blocking(move || wait_for_serial(address, serial))
+        .await
+        .expect("query");
+    if let Err(has) = served {
+        panic!("{what} never served serial {serial} (has {has:?})");
     }
-    panic!("{what} never served serial {serial}");
 }
 
 fn empty_zones() -> tempfile::TempDir {

@@ -25,18 +25,12 @@ const SECRET: &str = "bWltaWRucy10cmFuc2Zlci10ZXN0LXNlY3JldC0zMmJ5dGVz";
 const WRONG: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy1zZWNy";
 
 fn wait_serial(address: SocketAddr, serial: u32, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if soa_serial_at(address) == Some(serial) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if let Err(has) = wait_for_serial(address, serial) {
+        panic!(
+            "{what} never served serial {serial} (has {has:?}); its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
-    panic!(
-        "{what} never served serial {serial} (has {:?}); its log:\n{}",
-        soa_serial_at(address),
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
 }
 
 fn mapping(i: usize) -> mimidns::mapping::Mapping {

@@ -340,6 +340,19 @@ pub fn kdig_axfr(address: SocketAddr, secret: Option<&str>) -> Vec<String> {
 }
 
 /// The SOA serial of example.test. at `address` (UDP), if it answers one.
+/// Polls `address` until it serves `serial` for example.test, for up to
+/// 30 s; on timeout, the serial it serves instead.
+pub fn wait_for_serial(address: SocketAddr, serial: u32) -> Result<(), Option<u32>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if soa_serial_at(address) == Some(serial) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(soa_serial_at(address))
+}
+
 pub fn soa_serial_at(address: SocketAddr) -> Option<u32> {
     let reply = exchange_raw(
         address,
